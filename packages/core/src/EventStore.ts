@@ -1,0 +1,223 @@
+/**
+ * The event store service. It knows streams, versions, global positions and
+ * envelopes, not domain types: events arrive encoded ({@link EventData}) and
+ * leave as {@link Envelope}s.
+ *
+ * Every layer of this service (in memory here, PostgreSQL in
+ * `@chronicle/postgres`) passes the store conformance suite of
+ * `@chronicle/testing`, which proves the guarantees below.
+ *
+ * 1. An append is atomic: all of its events or none.
+ * 2. Of two writers with the same expected version exactly one succeeds; the
+ *    other gets {@link WrongExpectedVersion} with the actual version.
+ * 3. An acknowledged append is durable and reads back exactly.
+ * 4. Reading the global log in order never skips a committed event and never
+ *    shows an uncommitted one.
+ * 5. Appending the same event id again is idempotent.
+ * 6. Stored events that cannot be decoded become typed errors (see
+ *    `EventCodec`).
+ *
+ * @example
+ * ```ts
+ * import { EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   const stream = StreamName.make("order", "1")
+ *   yield* store.append(stream, [event], ExpectedVersion.noStream)
+ *   return yield* Stream.runCollect(store.readStream(stream))
+ * }).pipe(Effect.provide(EventStore.layerMemory()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect, Layer, Schema, type Stream } from "effect"
+import type { EventData, Envelope } from "./Envelope.ts"
+import type { ExpectedVersion } from "./ExpectedVersion.ts"
+import * as internal from "./internal/memoryEventStore.ts"
+import type { Position } from "./Position.ts"
+import type { StoreError } from "./StoreError.ts"
+import type { StreamName } from "./StreamName.ts"
+
+/**
+ * The append was rejected because the stream is not at the expected version.
+ * `actualVersion` is the stream's version when the append was tried (`-1`:
+ * the stream does not exist). Reload the stream and decide again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>()("WrongExpectedVersion", {
+  stream: Schema.String,
+  expected: Schema.String,
+  actualVersion: Schema.Int
+}) {
+  override get message() {
+    return `Stream ${JSON.stringify(this.stream)} is at version ${this.actualVersion}, ` +
+      `but the append expected ${this.expected}. Reload the stream and retry the command.`
+  }
+}
+
+/**
+ * The stream has no events.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamNotFound extends Schema.TaggedError<StreamNotFound>()("StreamNotFound", {
+  stream: Schema.String
+}) {
+  override get message() {
+    return `Stream ${JSON.stringify(this.stream)} does not exist.`
+  }
+}
+
+/**
+ * An event id in the append is already recorded, but the append is not an
+ * exact repeat of the earlier one (other stream, other order, or mixed with new
+ * events). Nothing was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("DuplicateEventId", {
+  stream: Schema.String,
+  eventId: Schema.String
+}) {
+  override get message() {
+    return `Event id ${this.eventId} is already recorded, and the append to ${JSON.stringify(this.stream)} ` +
+      `is not an exact repeat of the append that recorded it. Give new events new ids.`
+  }
+}
+
+/**
+ * The events cannot be stored as given: an oversized event, a malformed event
+ * id, an empty type, data that is not JSON, or an empty append. Nothing was
+ * written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAppend extends Schema.TaggedError<InvalidAppend>()("InvalidAppend", {
+  stream: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Cannot append to ${JSON.stringify(this.stream)}: ${this.reason}`
+  }
+}
+
+/**
+ * The errors an append can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AppendError = WrongExpectedVersion | DuplicateEventId | InvalidAppend | StoreError
+
+/**
+ * One stream's part of an append.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamAppend {
+  readonly stream: StreamName
+  readonly events: ReadonlyArray<EventData>
+  readonly expectedVersion: ExpectedVersion
+}
+
+/**
+ * The outcome of an append to one stream: its new version and the global
+ * position of each event appended (for an idempotent repeat, the positions the
+ * events were first recorded at).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendResult {
+  readonly stream: StreamName
+  readonly streamVersion: number
+  readonly positions: ReadonlyArray<Position>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadStreamOptions {
+  /** First stream version to read (forward) or last (backward). */
+  readonly from?: number | undefined
+  /** Most events to read. */
+  readonly maxCount?: number | undefined
+  readonly direction?: "forward" | "backward" | undefined
+}
+
+/**
+ * Which part of the global log to read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadAllOptions {
+  /** Read the events strictly after this position (default: the start). */
+  readonly after?: Position | undefined
+  /** Only these stream categories. */
+  readonly categories?: ReadonlyArray<string> | undefined
+  /** Only these event types. */
+  readonly types?: ReadonlyArray<string> | undefined
+  /** How many events a store fetches at a time (a hint). */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * The event store service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class EventStore extends Context.Service<EventStore, {
+  /**
+   * Appends events to one stream if it is at the expected version, atomically.
+   * Repeating an append with the same event ids returns the first result.
+   */
+  readonly append: (
+    stream: StreamName,
+    events: ReadonlyArray<EventData>,
+    expectedVersion: ExpectedVersion
+  ) => Effect.Effect<AppendResult, AppendError>
+  /** Appends to several streams atomically, each with its own expected version. */
+  readonly appendMany: (appends: ReadonlyArray<StreamAppend>) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
+  /** Reads one stream; a stream that does not exist reads as empty. */
+  readonly readStream: (stream: StreamName, options?: ReadStreamOptions) => Stream.Stream<Envelope, StoreError>
+  /** The stream's current version, `-1` when it does not exist. */
+  readonly streamVersion: (stream: StreamName) => Effect.Effect<number, StoreError>
+  /** Reads the global log from a position up to the current head, then ends. */
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
+  /**
+   * Reads the global log from a position, then follows new appends live.
+   * Never ends until interrupted; every event is delivered once, in order.
+   */
+  readonly subscribe: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
+  /** The position of the last event readers can see (`Position.start` when empty). */
+  readonly head: Effect.Effect<Position, StoreError>
+}>()("@chronicle/core/EventStore") {
+  /**
+   * The in-memory reference implementation: the same guarantees as every
+   * store, safe under concurrent fibers; subscriptions are woken by appends.
+   * `maxEventBytes` (default 1 MiB) limits the JSON size of one event.
+   *
+   * @since 0.1.0
+   */
+  static readonly layerMemory = (options?: { readonly maxEventBytes?: number | undefined }) =>
+    Layer.sync(EventStore, () => EventStore.of(internal.make(options?.maxEventBytes ?? defaultMaxEventBytes)))
+}
+
+/**
+ * The default size limit of one event's JSON (data and metadata): 1 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxEventBytes = 1024 * 1024

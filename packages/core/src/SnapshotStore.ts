@@ -1,0 +1,63 @@
+/**
+ * Snapshots: a stream's folded state at a stream version, encoded through a
+ * state schema that has its own version. A snapshot only ever saves work; the
+ * command handler ignores one whose schema version does not match or that
+ * does not decode, and replays the stream instead.
+ *
+ * @since 0.1.0
+ */
+import { Context, DateTime, Effect, Layer, Option } from "effect"
+import type { StoreError } from "./StoreError.ts"
+import type { StreamName } from "./StreamName.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly stream: StreamName
+  /** The version of the last event folded into the state. */
+  readonly streamVersion: number
+  /** The version of the state schema that encoded `state`. */
+  readonly schemaVersion: number
+  /** The encoded state, a JSON value. */
+  readonly state: unknown
+  readonly recordedAt: DateTime.Utc
+}
+
+/**
+ * The snapshot store service: one snapshot per stream, the latest one wins.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SnapshotStore extends Context.Service<SnapshotStore, {
+  /** Saves a snapshot unless a snapshot at a later stream version is already stored. */
+  readonly save: (snapshot: Omit<Snapshot, "recordedAt">) => Effect.Effect<void, StoreError>
+  readonly load: (stream: StreamName) => Effect.Effect<Option.Option<Snapshot>, StoreError>
+  readonly delete: (stream: StreamName) => Effect.Effect<void, StoreError>
+}>()("@chronicle/core/SnapshotStore") {
+  /**
+   * Snapshots in memory.
+   *
+   * @since 0.1.0
+   */
+  static readonly layerMemory = Layer.sync(SnapshotStore, () => {
+    const snapshots = new Map<string, Snapshot>()
+    return SnapshotStore.of({
+      save: (snapshot) =>
+        Effect.map(DateTime.now, (recordedAt) => {
+          const current = snapshots.get(snapshot.stream)
+          if (current === undefined || current.streamVersion <= snapshot.streamVersion) {
+            snapshots.set(snapshot.stream, {
+              ...snapshot,
+              state: structuredClone(snapshot.state),
+              recordedAt
+            })
+          }
+        }),
+      load: (stream) => Effect.sync(() => Option.fromUndefinedOr(snapshots.get(stream))),
+      delete: (stream) => Effect.sync(() => void snapshots.delete(stream))
+    })
+  })
+}
