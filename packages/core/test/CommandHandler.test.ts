@@ -1,0 +1,241 @@
+import {
+  CommandHandler,
+  Decider,
+  EventCodec,
+  EventStore,
+  EventType,
+  ExpectedVersion,
+  SnapshotStore,
+  StreamName
+} from "@chronicle/core"
+import { Order } from "@chronicle/example"
+import { assert, describe, it } from "@effect/vitest"
+import { DateTime, Effect, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+
+const Stores = Layer.mergeAll(EventStore.EventStore.layerMemory(), SnapshotStore.SnapshotStore.layerMemory)
+
+const place = (orderId: string, unitPrice = 500): Order.OrderCommand =>
+  Order.PlaceOrder.make({
+    orderId,
+    customerId: "c1",
+    items: [{ productId: "p1", quantity: 2, unitPrice }],
+    currency: "EUR"
+  })
+
+const Incremented = EventType.make("Incremented", { by: Schema.Int })
+const CounterEvents = EventCodec.make(Incremented)
+const counter = Decider.make<{ readonly by: number }, EventCodec.Event<typeof CounterEvents>, number>({
+  initialState: 0,
+  decide: (command) => Result.succeed([Incremented.make({ by: command.by })]),
+  evolve: (state, event) => state + event.by
+})
+
+describe("CommandHandler", () => {
+  it.effect("places, pays and rejects what the invariants forbid", () =>
+    Effect.gen(function*() {
+      const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
+      const stream = StreamName.make("order", "o1")
+      const placed = yield* orders.handle(stream, place("o1"))
+      assert.strictEqual(placed.version, 0)
+      assert.strictEqual(placed.state.status, "Pending")
+      assert.strictEqual(placed.state.total, 1000)
+
+      const again = yield* Effect.flip(orders.handle(stream, place("o1")))
+      assert.strictEqual(again._tag, "OrderRejected")
+
+      const wrongAmount = yield* Effect.flip(orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: "r", amount: 1 })))
+      assert.strictEqual(wrongAmount._tag, "OrderRejected")
+
+      const paid = yield* orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: "r", amount: 1000 }))
+      assert.strictEqual(paid.version, 1)
+      assert.strictEqual(paid.state.status, "Paid")
+
+      const cancel = yield* Effect.flip(orders.handle(stream, Order.CancelOrder.make({ reason: "late" })))
+      assert.strictEqual(cancel._tag, "OrderRejected")
+      const store = yield* EventStore.EventStore
+      assert.strictEqual(yield* store.streamVersion(stream), 1)
+    }).pipe(Effect.provide(Stores)))
+
+  it.effect("loads a legacy v1 OrderPlaced through the upcasters", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const stream = StreamName.make("order", "legacy")
+      yield* store.append(stream, [{
+        eventId: "0190a8b0-0000-7000-8000-0000000000aa",
+        type: "OrderPlaced",
+        schemaVersion: 1,
+        data: { orderId: "legacy", customerId: "c0", product_ids: ["a", "b"] },
+        metadata: {}
+      }], ExpectedVersion.noStream)
+      const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
+      const loaded = yield* orders.load(stream)
+      assert.deepStrictEqual(loaded, {
+        version: 0,
+        state: { status: "Pending", orderId: "legacy", customerId: "c0", total: 0, currency: "USD" }
+      })
+      const cancelled = yield* orders.handle(stream, Order.CancelOrder.make({ reason: "legacy" }))
+      assert.strictEqual(cancelled.state.status, "Cancelled")
+    }).pipe(Effect.provide(Stores)))
+
+  it.effect("fails with a typed decode error naming the bad stored event, and writes nothing", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const stream = StreamName.make("order", "broken")
+      yield* store.append(stream, [{
+        eventId: "0190a8b0-0000-7000-8000-0000000000bb",
+        type: "OrderPlaced",
+        schemaVersion: 9,
+        data: {},
+        metadata: {}
+      }], ExpectedVersion.noStream)
+      const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
+      const error = yield* Effect.flip(orders.handle(stream, Order.CancelOrder.make({ reason: "x" })))
+      assert.strictEqual(error._tag, "UnknownSchemaVersion")
+      assert.include(error.message, "\"order-broken\" version 0")
+      assert.strictEqual(yield* store.streamVersion(stream), 0)
+    }).pipe(Effect.provide(Stores)))
+
+  it.effect("carries the command's metadata into every event", () =>
+    Effect.gen(function*() {
+      const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
+      const stream = StreamName.make("order", "meta")
+      const metadata = { correlationId: "corr-1", causationId: "cmd-1", actor: "alice", extra: { ip: "127.0.0.1" } }
+      yield* orders.handle(stream, place("meta"), { metadata })
+      const store = yield* EventStore.EventStore
+      const [envelope] = yield* Stream.runCollect(store.readStream(stream))
+      assert.deepStrictEqual(envelope!.metadata, metadata)
+    }).pipe(Effect.provide(Stores)))
+
+  it.live("32 fibers on one stream: every command lands exactly once, versions contiguous", () =>
+    Effect.gen(function*() {
+      const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      const stream = StreamName.make("counter", "shared")
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 32 }, (_, i) => i + 1),
+        (by) => handler.handle(stream, { by }),
+        { concurrency: "unbounded" }
+      )
+      const store = yield* EventStore.EventStore
+      const events = yield* Stream.runCollect(store.readStream(stream))
+      assert.deepStrictEqual(events.map((e) => e.streamVersion), Array.from({ length: 32 }, (_, i) => i))
+      assert.deepStrictEqual(events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b), outcomes.map((_, i) => i + 1))
+      assert.strictEqual((yield* handler.load(stream)).state, (32 * 33) / 2)
+      // Inside one handler commands queue per stream, so none needed a retry.
+      assert.isTrue(outcomes.every((o) => o.attempts === 1))
+    }).pipe(Effect.scoped, Effect.provide(Stores)))
+
+  it.live("32 fibers through separate handlers (as across processes) retry conflicts until every command lands", () =>
+    Effect.gen(function*() {
+      const stream = StreamName.make("counter", "contended")
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 32 }, (_, i) => i + 1),
+        (by) =>
+          Effect.flatMap(
+            CommandHandler.make({ decider: counter, codec: CounterEvents, retry: undefined }),
+            (handler) => Effect.andThen(Effect.yieldNow, handler.handle(stream, { by }))
+          ),
+        { concurrency: "unbounded" }
+      )
+      const store = yield* EventStore.EventStore
+      const events = yield* Stream.runCollect(store.readStream(stream))
+      assert.strictEqual(events.length, 32)
+      assert.deepStrictEqual(events.map((e) => e.streamVersion), Array.from({ length: 32 }, (_, i) => i))
+      assert.deepStrictEqual(events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b), outcomes.map((_, i) => i + 1))
+    }).pipe(Effect.scoped, Effect.provide(Stores)))
+
+  it.live("surfaces WrongExpectedVersion when conflicts outlive the retries", () =>
+    Effect.gen(function*() {
+      const stream = StreamName.make("counter", "racing")
+      const store = yield* EventStore.EventStore
+      // A decider that lets a rival writer append behind its back on every attempt.
+      let rival = 0
+      const sneaky = Decider.make<{ readonly by: number }, EventCodec.Event<typeof CounterEvents>, number>({
+        ...counter,
+        decide: (command, state) => {
+          Effect.runSync(
+            Effect.ignore(
+              Effect.flatMap(CounterEvents.toEventData([Incremented.make({ by: 0 })]), (data) =>
+                store.append(stream, data, ExpectedVersion.any))
+            )
+          )
+          rival++
+          return counter.decide(command, state)
+        }
+      })
+      const handler = yield* CommandHandler.make({ decider: sneaky, codec: CounterEvents, retry: Schedule.recurs(3) })
+      const error = yield* Effect.flip(handler.handle(stream, { by: 1 }))
+      assert.strictEqual(error._tag, "WrongExpectedVersion")
+      assert.strictEqual(rival, 4)
+    }).pipe(Effect.scoped, Effect.provide(Stores)))
+
+  it.live("snapshots every N events, loads from them, and ignores mismatched or broken ones", () =>
+    Effect.gen(function*() {
+      const stream = StreamName.make("counter", "snap")
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      const handler = yield* CommandHandler.make({
+        decider: counter,
+        codec: CounterEvents,
+        snapshot: { schema: Schema.Int, version: 1, every: 10 }
+      })
+      for (let i = 0; i < 25; i++) yield* handler.handle(stream, { by: 1 })
+      const snapshot = yield* Effect.repeat(snapshots.load(stream), {
+        until: (s) => Option.isSome(s) && s.value.streamVersion >= 19
+      })
+      // The snapshot holds the state as of its version (saved in the background, so which version varies).
+      assert.strictEqual(Option.getOrThrow(snapshot).state, Option.getOrThrow(snapshot).streamVersion + 1)
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 25, version: 24 })
+
+      // A snapshot is only ever a shortcut: tamper with it and see it used...
+      yield* snapshots.save({ stream, streamVersion: 24, schemaVersion: 1, state: 1000 })
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 1000, version: 24 })
+      // ...but one of another schema version, or one that does not decode, is ignored.
+      yield* snapshots.delete(stream)
+      yield* snapshots.save({ stream, streamVersion: 24, schemaVersion: 2, state: 1000 })
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 25, version: 24 })
+      yield* snapshots.delete(stream)
+      yield* snapshots.save({ stream, streamVersion: 24, schemaVersion: 1, state: "not a number" })
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 25, version: 24 })
+      const outcome = yield* handler.handle(stream, { by: 1 })
+      assert.strictEqual(outcome.state, 26)
+    }).pipe(Effect.scoped, Effect.provide(Stores)))
+
+  it.live("works without a snapshot store", () =>
+    Effect.gen(function*() {
+      const handler = yield* CommandHandler.make({
+        decider: counter,
+        codec: CounterEvents,
+        snapshot: { schema: Schema.Int, version: 1, every: 1 }
+      })
+      const outcome = yield* handler.handle(StreamName.make("counter", "nosnap"), { by: 3 })
+      assert.strictEqual(outcome.state, 3)
+    }).pipe(Effect.scoped, Effect.provide(EventStore.EventStore.layerMemory())))
+
+  it.live("answers temporal queries by version and by time", () =>
+    Effect.gen(function*() {
+      const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      const stream = StreamName.make("counter", "temporal")
+      yield* handler.handle(stream, { by: 1 })
+      yield* handler.handle(stream, { by: 10 })
+      yield* Effect.sleep("5 millis")
+      const between = yield* DateTime.now
+      yield* Effect.sleep("5 millis")
+      yield* handler.handle(stream, { by: 100 })
+      assert.deepStrictEqual(yield* handler.loadAsOf(stream, { version: 0 }), { state: 1, version: 0 })
+      assert.deepStrictEqual(yield* handler.loadAsOf(stream, { version: 1 }), { state: 11, version: 1 })
+      assert.deepStrictEqual(yield* handler.loadAsOf(stream, { version: 99 }), { state: 111, version: 2 })
+      assert.deepStrictEqual(yield* handler.loadAsOf(stream, { at: between }), { state: 11, version: 1 })
+      const missing = yield* Effect.flip(handler.loadAsOf(StreamName.make("counter", "none"), { version: 3 }))
+      assert.strictEqual(missing._tag, "StreamNotFound")
+    }).pipe(Effect.scoped, Effect.provide(Stores)))
+
+  it.effect("a command that changes nothing appends nothing", () =>
+    Effect.gen(function*() {
+      const idle = Decider.make<{ readonly by: number }, EventCodec.Event<typeof CounterEvents>, number>({
+        ...counter,
+        decide: () => Result.succeed([])
+      })
+      const handler = yield* CommandHandler.make({ decider: idle, codec: CounterEvents })
+      const outcome = yield* handler.handle(StreamName.make("counter", "idle"), { by: 1 })
+      assert.deepStrictEqual([outcome.version, outcome.events.length], [-1, 0])
+    }).pipe(Effect.provide(Stores)))
+})

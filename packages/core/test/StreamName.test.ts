@@ -1,0 +1,34 @@
+import { StreamName } from "@chronicle/core"
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+
+describe("StreamName", () => {
+  it("accepts category-id names, whatever the id holds", () => {
+    for (const name of ["order-1", "order-7f3a-b2", "order-'; DROP TABLE events; --", "ordre-été ☕", "a-b"]) {
+      assert.isTrue(Result.isSuccess(StreamName.decodeResult(name)), name)
+    }
+    assert.strictEqual(StreamName.category("order-7f3a-b2"), "order")
+    assert.strictEqual(StreamName.id("order-7f3a-b2"), "7f3a-b2")
+    assert.strictEqual(StreamName.make("order", "x-y"), "order-x-y")
+  })
+
+  it("rejects empty parts, control characters and absurd lengths with a typed error", () => {
+    const cases: Array<[string, RegExp]> = [
+      ["", /empty/],
+      ["order", /no "-"/],
+      ["-1", /category is empty/],
+      ["order-", /id is empty/],
+      ["order-a\u0000b", /control character/],
+      ["order-a\nb", /control character/],
+      ["order-\ud800", /lone surrogate/],
+      [`order-${"x".repeat(StreamName.maxLength)}`, /characters long/]
+    ]
+    for (const [name, reason] of cases) {
+      const result = StreamName.decodeResult(name)
+      if (Result.isSuccess(result)) return assert.fail(`accepted ${JSON.stringify(name)}`)
+      assert.strictEqual(result.failure._tag, "InvalidStreamName")
+      assert.match(result.failure.reason, reason)
+    }
+    assert.throws(() => StreamName.make("or-der", "1"), /category contains/)
+  })
+})
