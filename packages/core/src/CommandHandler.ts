@@ -192,15 +192,27 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     const decodeSnapshot = snapshot && Schema.decodeUnknownResult(snapshot.schema as Schema.Codec<State, unknown>)
     const encodeSnapshot = snapshot && Schema.encodeResult(snapshot.schema as Schema.Codec<State, unknown>)
 
+    /** Folds the stream's events after `from` (while `until` does not hold), decoding and upcasting each. */
     const foldEvents = (stream: StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) =>
       EventStore.use((store) => {
+        let loaded = from
         const envelopes = store.readStream(stream, { from: from.version + 1 })
         return (until === undefined ? envelopes : Stream.takeWhile(envelopes, (envelope) => !until(envelope))).pipe(
-          Stream.mapEffect((envelope) => Effect.fromResult(codec.decodeEnvelope(envelope))),
-          Stream.runFold(() => from, (loaded, decoded): Loaded<State> => ({
-            state: decider.evolve(loaded.state, decoded.event),
-            version: decoded.streamVersion
-          }))
+          Stream.runForEachArray((chunk) => {
+            // Decoding and folding a whole chunk synchronously keeps the hot loop free of effects.
+            let state = loaded.state
+            for (const envelope of chunk) {
+              const event = codec.decode(
+                { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
+                envelope
+              )
+              if (Result.isFailure(event)) return Effect.fail(event.failure)
+              state = decider.evolve(state, event.success)
+            }
+            loaded = { state, version: chunk[chunk.length - 1]!.streamVersion }
+            return Effect.void
+          }),
+          Effect.map(() => loaded)
         )
       })
 

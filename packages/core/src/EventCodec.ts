@@ -136,8 +136,14 @@ export interface EventCodec<E extends { readonly _tag: string }> {
   readonly events: Schema.Codec<E, any>
   /** An Effect Schema between the domain events and their stored form. */
   readonly schema: Schema.Codec<E, StoredEvent>
-  /** Decodes and upcasts one stored event. */
-  readonly decode: (stored: StoredEvent) => Result.Result<E, DecodeError>
+  /**
+   * Decodes and upcasts one stored event; pass where it is stored so errors
+   * can name it.
+   */
+  readonly decode: (
+    stored: StoredEvent,
+    location?: { readonly stream: string; readonly streamVersion: number }
+  ) => Result.Result<E, DecodeError>
   /** Encodes one domain event at its type's current version. */
   readonly encode: (event: E) => Result.Result<StoredEvent, InvalidEventData>
   /** Decodes an envelope's data; errors name the stream and stream version. */
@@ -257,15 +263,22 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
     types,
     events,
     schema,
-    decode: (stored) => decodeAt(stored),
+    decode: (stored, location) => decodeAt(stored, location?.stream, location?.streamVersion),
     encode,
     decodeEnvelope: (envelope) =>
       Result.map(
         decodeAt({ type: envelope.type, version: envelope.schemaVersion, data: envelope.data }, envelope.stream, envelope.streamVersion),
-        (event) => {
-          const { data: _, ...rest } = envelope
-          return { ...rest, event }
-        }
+        (event): Decoded<E> => ({
+          eventId: envelope.eventId,
+          type: envelope.type,
+          schemaVersion: envelope.schemaVersion,
+          metadata: envelope.metadata,
+          stream: envelope.stream,
+          streamVersion: envelope.streamVersion,
+          position: envelope.position,
+          recordedAt: envelope.recordedAt,
+          event
+        })
       ),
     toEventData: (domainEvents, metadata = {}) =>
       Effect.forEach(domainEvents, (event) =>

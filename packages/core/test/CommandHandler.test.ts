@@ -179,7 +179,8 @@ describe("CommandHandler", () => {
       })
       for (let i = 0; i < 25; i++) yield* handler.handle(stream, { by: 1 })
       const snapshot = yield* Effect.repeat(snapshots.load(stream), {
-        until: (s) => Option.isSome(s) && s.value.streamVersion >= 19
+        until: (s) => Option.isSome(s) && s.value.streamVersion >= 9,
+        schedule: Schedule.spaced("1 millis")
       })
       // The snapshot holds the state as of its version (saved in the background, so which version varies).
       assert.strictEqual(Option.getOrThrow(snapshot).state, Option.getOrThrow(snapshot).streamVersion + 1)

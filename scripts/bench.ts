@@ -1,0 +1,17 @@
+/**
+ * `pnpm bench`: every benchmark, one after the other. Figures are ratios to a
+ * baseline measured in the same run, because the machines are noisy.
+ */
+import { Effect } from "effect"
+import * as Kernel from "./bench/kernel.ts"
+
+const only = process.argv[2]
+
+const program = Effect.gen(function*() {
+  if (only === undefined || only === "kernel") yield* Kernel.run
+})
+
+Effect.runPromise(program).catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
