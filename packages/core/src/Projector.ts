@@ -1,0 +1,302 @@
+/**
+ * Projectors run projections: read the checkpoint, catch up from the global
+ * log in batches, then follow live appends, until interrupted.
+ *
+ * Each batch runs inside the {@link Transaction} hook together with its
+ * checkpoint save. With a SQL read model on the same database (the
+ * PostgreSQL layers provide the hook), the read-model writes and the
+ * checkpoint commit together, so a crash never applies an event twice. Other
+ * targets get at-least-once delivery, with the envelope's event id and
+ * position for idempotency.
+ *
+ * A failing event is retried under the projection's `Schedule`, then parked in
+ * the `DeadLetterStore` (the projection goes on) or the projection halts with
+ * {@link ProjectionHalted} — never skipped silently. An event that no longer
+ * decodes gets the same treatment without retries.
+ *
+ * @since 0.1.0
+ */
+import { Context, DateTime, Duration, Effect, Layer, Metric, Option, Result, Schedule, Schema, Stream } from "effect"
+import { CheckpointStore } from "./CheckpointStore.ts"
+import { DeadLetterStore } from "./DeadLetterStore.ts"
+import type { Decoded, Envelope } from "./Envelope.ts"
+import { EventStore } from "./EventStore.ts"
+import * as Position from "./Position.ts"
+import * as Projection from "./Projection.ts"
+import type { StoreError } from "./StoreError.ts"
+
+/**
+ * A projection stopped on an event it could not handle, under the `halt`
+ * policy. Fix the handler (or the data) and restart; the event is handled
+ * first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("ProjectionHalted", {
+  projection: Schema.String,
+  eventId: Schema.String,
+  stream: Schema.String,
+  streamVersion: Schema.Int,
+  type: Schema.String,
+  error: Schema.String
+}) {
+  override get message() {
+    return `Projection ${this.projection} halted at ${this.type} ${this.eventId} ` +
+      `(${JSON.stringify(this.stream)} version ${this.streamVersion}): ${this.error}. ` +
+      `Fix the handler or the data, then restart the projector; it resumes at this event.`
+  }
+}
+
+/**
+ * How a projector groups a batch's read-model writes with its checkpoint. The
+ * default runs them as they are (at-least-once); the PostgreSQL layers provide
+ * a SQL transaction (exactly-once for read models in the same database).
+ * Nested calls must be independent sub-transactions (savepoints), so a failed
+ * event can be rolled back alone.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const Transaction = Context.Reference<{
+  readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+}>("@chronicle/core/Projector/Transaction", { defaultValue: () => ({ run: (effect) => effect }) })
+
+/**
+ * Progress of a catch-up or rebuild.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly projection: string
+  /** Events handled so far in this run. */
+  readonly done: number
+  /** An estimate of the events to handle in this run. */
+  readonly total: number
+  readonly eventsPerSecond: number
+  readonly eta: Duration.Duration
+}
+
+const metrics = (name: string) => {
+  const attributes = { projection: name }
+  return {
+    checkpoint: Metric.gauge("chronicle_projection_checkpoint", { description: "Sequence of the projection's checkpoint", attributes }),
+    head: Metric.gauge("chronicle_projection_head", { description: "Sequence of the log's head", attributes }),
+    lagEvents: Metric.gauge("chronicle_projection_lag_events", { description: "Events behind the head (estimate)", attributes }),
+    lagSeconds: Metric.gauge("chronicle_projection_lag_seconds", { description: "Age of the last handled event while behind", attributes }),
+    handled: Metric.counter("chronicle_projection_events", { description: "Events handled", attributes, incremental: true }),
+    failures: Metric.counter("chronicle_projection_failures", { description: "Failed handler attempts", attributes, incremental: true }),
+    parked: Metric.counter("chronicle_projection_parked", { description: "Events parked", attributes, incremental: true })
+  }
+}
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
+
+/** Handles one batch and saves the checkpoint, inside the transaction hook. */
+const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
+  Effect.gen(function*() {
+    const name = Projection.checkpointName(projection)
+    const tx = yield* Transaction
+    const checkpoints = yield* CheckpointStore
+    const deadLetters = yield* DeadLetterStore
+    const m = metrics(name)
+    const retry = projection.failure.retry
+
+    const fail = (envelope: Envelope, error: unknown): Effect.Effect<void, StoreError | ProjectionHalted> =>
+      projection.failure.then === "park"
+        ? Effect.andThen(
+          deadLetters.park({ projection: name, envelope, error: describe(error) }),
+          Effect.andThen(Metric.update(m.parked, 1), Effect.logWarning(`${name}: parked ${envelope.type} ${envelope.eventId}`, describe(error)))
+        )
+        : Effect.fail(
+          new ProjectionHalted({
+            projection: name,
+            eventId: envelope.eventId,
+            stream: envelope.stream,
+            streamVersion: envelope.streamVersion,
+            type: envelope.type,
+            error: describe(error)
+          })
+        )
+
+    /** One attempt in its own sub-transaction, so a failure rolls back only its writes. */
+    const attempt = (events: ReadonlyArray<Decoded<E>>) =>
+      tx.run(projection.handleBatch(events)).pipe(
+        Effect.tapError(() => Metric.update(m.failures, 1)),
+        Effect.retry({ schedule: retry })
+      )
+
+    const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
+      Effect.forEach(envelopes, (envelope) => {
+        const decoded = projection.codec.decodeEnvelope(envelope)
+        if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
+        return Effect.catch(attempt([decoded.success]), (error) => fail(envelope, error))
+      }, { discard: true })
+
+    return (envelopes: ReadonlyArray<Envelope>) => {
+      const decoded: Array<Decoded<E>> = []
+      for (const envelope of envelopes) {
+        const result = projection.codec.decodeEnvelope(envelope)
+        if (Result.isFailure(result)) break
+        decoded.push(result.success)
+      }
+      const handled = decoded.length === envelopes.length
+        // The whole batch at once; if it keeps failing, find the culprit one event at a time.
+        ? Effect.catch(tx.run(projection.handleBatch(decoded)), () => oneByOne(envelopes))
+        : oneByOne(envelopes)
+      const last = envelopes[envelopes.length - 1]!
+      return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position))).pipe(
+        Effect.andThen(Metric.update(m.handled, envelopes.length)),
+        Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
+        Effect.as(last)
+      )
+    }
+  })
+
+/**
+ * The options of a projector run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Called after each batch of a catch-up with the progress so far. */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+}
+
+const subscribeOptions = (projection: Projection.Projection<any, any>, after: Position.Position) => ({
+  after,
+  types: projection.types,
+  categories: projection.categories,
+  batchSize: projection.batchSize
+})
+
+/**
+ * Runs a projection for ever: from its checkpoint, through the backlog, then
+ * live. Fails only with {@link ProjectionHalted} or a store failure.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <E extends { readonly _tag: string }, R>(
+  projection: Projection.Projection<E, R>
+): Effect.Effect<never, ProjectionHalted | StoreError, R | EventStore | CheckpointStore | DeadLetterStore> =>
+  Effect.gen(function*() {
+    const name = Projection.checkpointName(projection)
+    const store = yield* EventStore
+    const handleBatch = yield* makeBatchHandler(projection)
+    const m = metrics(name)
+    const after = Option.getOrElse(yield* (yield* CheckpointStore).load(name), () => Position.start)
+    yield* store.subscribe(subscribeOptions(projection, after)).pipe(
+      Stream.runForEachArray((envelopes) =>
+        Effect.flatMap(handleBatch(envelopes), (last) =>
+          Effect.flatMap(Effect.all([store.head, DateTime.now]), ([head, now]) => {
+            const lag = Math.max(0, Number(head.sequence - last.position.sequence))
+            return Effect.all([
+              Metric.update(m.head, Number(head.sequence)),
+              Metric.update(m.lagEvents, lag),
+              Metric.update(m.lagSeconds, lag === 0 ? 0 : (now.epochMilliseconds - last.recordedAt.epochMilliseconds) / 1000)
+            ], { discard: true })
+          }))
+      ),
+      Effect.withSpan("Projector.run", { attributes: { projection: name } })
+    )
+    return yield* Effect.never
+  })
+
+/**
+ * Catches a projection up to the log's head as of the start of the call, then
+ * returns the position reached. What a rebuild, a CLI command or a test runs.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const catchUp = <E extends { readonly _tag: string }, R>(
+  projection: Projection.Projection<E, R>,
+  options?: RunOptions
+): Effect.Effect<Position.Position, ProjectionHalted | StoreError, R | EventStore | CheckpointStore | DeadLetterStore> =>
+  Effect.gen(function*() {
+    const name = Projection.checkpointName(projection)
+    const store = yield* EventStore
+    const handleBatch = yield* makeBatchHandler(projection)
+    const start = Option.getOrElse(yield* (yield* CheckpointStore).load(name), () => Position.start)
+    const head = yield* store.head
+    const total = Math.max(0, Number(head.sequence - start.sequence))
+    const began = yield* DateTime.now
+    let reached = start
+    const report = (done: number) => {
+      const onProgress = options?.onProgress
+      if (onProgress === undefined) return Effect.void
+      return Effect.flatMap(DateTime.now, (now) => {
+        const eventsPerSecond = done / Math.max(0.001, (now.epochMilliseconds - began.epochMilliseconds) / 1000)
+        return onProgress({
+          projection: name,
+          done,
+          total,
+          eventsPerSecond,
+          eta: Duration.seconds(eventsPerSecond > 0 ? (total - done) / eventsPerSecond : 0)
+        })
+      })
+    }
+    yield* store.readAll(subscribeOptions(projection, start)).pipe(
+      Stream.takeWhile((envelope) => !Position.isAfter(envelope.position, head)),
+      Stream.runForEachArray((envelopes) =>
+        Effect.flatMap(handleBatch(envelopes), (last) => {
+          reached = last.position
+          // Positions count every event of the log, including those the projection skips.
+          return report(Math.min(total, Number(last.position.sequence - start.sequence)))
+        })
+      ),
+      Effect.andThen(() => report(total)),
+      Effect.withSpan("Projector.catchUp", { attributes: { projection: name } })
+    )
+    return reached
+  })
+
+/**
+ * Replays one parked event through the projection (after a fix) and removes
+ * it from the dead-letter store when it succeeds. The checkpoint is not moved.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const replayParked = <E extends { readonly _tag: string }, R>(
+  projection: Projection.Projection<E, R>,
+  eventId: string
+) =>
+  Effect.gen(function*() {
+    const name = Projection.checkpointName(projection)
+    const tx = yield* Transaction
+    const deadLetters = yield* DeadLetterStore
+    const parked = yield* deadLetters.get(name, eventId)
+    if (Option.isNone(parked)) return false
+    const envelope = parked.value.envelope
+    const decoded = yield* Effect.fromResult(projection.codec.decodeEnvelope(envelope))
+    yield* tx.run(Effect.andThen(projection.handleBatch([decoded]), deadLetters.remove(name, eventId)))
+    return true
+  })
+
+/**
+ * A layer that runs projections as fibers for the life of the app. A store
+ * failure restarts a projection from its checkpoint with back-off; a halted
+ * projection stays stopped and logs why.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <R>(
+  projections: ReadonlyArray<Projection.Projection<any, R>>
+): Layer.Layer<never, never, R | EventStore | CheckpointStore | DeadLetterStore> =>
+  Layer.effectDiscard(
+    Effect.forEach(projections, (projection) =>
+      run(projection).pipe(
+        Effect.retry({
+          while: (error) => error._tag === "StoreError",
+          schedule: Schedule.spaced("1 second")
+        }),
+        Effect.catch((error) => Effect.logError(`Projection ${Projection.checkpointName(projection)} stopped`, error.message)),
+        Effect.forkScoped
+      ), { discard: true })
+  )
