@@ -127,17 +127,32 @@ export type HandleError<Error> = Error | LoadError | AppendError | EventCodec.In
 export type AsOf = { readonly version: number } | { readonly at: DateTime.Utc }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandleOptions {
+  readonly metadata?: Metadata | undefined
+  readonly idempotencyKey?: string | undefined
+}
+
+/**
  * A command handler for one decider.
  *
  * @since 0.1.0
  * @category models
  */
 export interface CommandHandler<Command, Event, State, Error> {
-  /** Runs a command on a stream; `metadata` is attached to every event it causes. */
+  /**
+   * Runs a command on a stream; `metadata` is attached to every event it
+   * causes. With an `idempotencyKey` (say, the id of the event that triggered
+   * the command in a process manager) the command takes effect at most once
+   * per stream: a repeat finds its events already recorded and returns the
+   * current state with no new events.
+   */
   readonly handle: (
     stream: StreamName,
     command: Command,
-    options?: { readonly metadata?: Metadata | undefined }
+    options?: HandleOptions
   ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, EventStore>
   /** The stream's current state. */
   readonly load: (stream: StreamName) => Effect.Effect<Loaded<State>, LoadError, EventStore>
@@ -263,7 +278,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       )
     }
 
-    const attempt = (stream: StreamName, command: Command, metadata: Metadata | undefined, attempts: { n: number }) =>
+    const attempt = (stream: StreamName, command: Command, options: HandleOptions | undefined, attempts: { n: number }) =>
       Effect.gen(function*() {
         attempts.n++
         const { loaded, snapshotVersion } = yield* load(stream)
@@ -273,9 +288,18 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         if (events.length === 0) {
           return { outcome: { ...loaded, events, positions: [], attempts: attempts.n }, snapshotVersion }
         }
-        const data = yield* codec.toEventData(events, metadata)
+        const key = options?.idempotencyKey
+        const data = yield* codec.toEventData(events, options?.metadata, key && `${key}/${stream}`)
         const store = yield* EventStore
-        const appended = yield* store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version))
+        const appended = yield* store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)).pipe(
+          Effect.catchTag("DuplicateEventId", (error) =>
+            // Under an idempotency key, a recorded id means this command already took effect.
+            key === undefined ? Effect.fail(error) : Effect.succeed(undefined))
+        )
+        // An exact repeat of an earlier append returns that append's result, at an older version.
+        if (appended === undefined || appended.streamVersion !== loaded.version + events.length) {
+          return { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
+        }
         let state = loaded.state
         for (const event of events) state = decider.evolve(state, event)
         const outcome: Outcome<Event, State> = {
@@ -293,7 +317,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         stream,
         Effect.suspend(() => {
           const attempts = { n: 0 }
-          return attempt(stream, command, handleOptions?.metadata, attempts).pipe(
+          return attempt(stream, command, handleOptions, attempts).pipe(
             Effect.retry({
               schedule: retry,
               while: (error) => (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"

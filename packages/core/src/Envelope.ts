@@ -86,3 +86,20 @@ export interface Envelope extends EventData {
 export interface Decoded<E> extends Omit<Envelope, "data"> {
   readonly event: E
 }
+
+/**
+ * The metadata of a message caused by a recorded event: the same correlation
+ * id (or the event's id when it has none) and the event's id as causation id.
+ * What a process manager passes along with the commands it sends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const causedBy = (
+  envelope: Pick<Envelope, "eventId" | "metadata">,
+  actor?: string
+): Metadata => ({
+  correlationId: envelope.metadata.correlationId ?? envelope.eventId,
+  causationId: envelope.eventId,
+  actor: actor ?? envelope.metadata.actor
+})

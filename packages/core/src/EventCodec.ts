@@ -149,12 +149,14 @@ export interface EventCodec<E extends { readonly _tag: string }> {
   /** Decodes an envelope's data; errors name the stream and stream version. */
   readonly decodeEnvelope: (envelope: Envelope) => Result.Result<Decoded<E>, DecodeError>
   /**
-   * Encodes domain events as {@link EventData} ready to append, with new
-   * UUIDv7 ids and the given metadata.
+   * Encodes domain events as {@link EventData} ready to append, with the given
+   * metadata and new UUIDv7 ids — or, with `idempotencyKey`, ids derived from
+   * the key and each event's index, so the same key gives the same ids.
    */
   readonly toEventData: (
     events: ReadonlyArray<E>,
-    metadata?: Metadata
+    metadata?: Metadata,
+    idempotencyKey?: string
   ) => Effect.Effect<ReadonlyArray<EventData>, InvalidEventData>
 }
 
@@ -280,15 +282,18 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
           event
         })
       ),
-    toEventData: (domainEvents, metadata = {}) =>
-      Effect.forEach(domainEvents, (event) =>
+    toEventData: (domainEvents, metadata = {}, idempotencyKey) =>
+      Effect.forEach(domainEvents, (event, index) =>
         Effect.flatMap(Effect.fromResult(encode(event)), (stored) =>
-          Effect.map(EventId.make, (eventId): EventData => ({
+          Effect.map(
+            idempotencyKey === undefined ? EventId.make : Effect.succeed(EventId.fromKey(`${idempotencyKey}/${index}`)),
+            (eventId): EventData => ({
             eventId,
             type: stored.type,
             schemaVersion: stored.version,
             data: stored.data,
             metadata
-          }))))
+          })
+          )))
   }
 }

@@ -39,6 +39,31 @@ export const make: Effect.Effect<string> = Effect.map(
   (millis) => fromParts(millis, globalThis.crypto.getRandomValues(new Uint8Array(10)))
 )
 
+const fnvPrime = (1n << 88n) + (1n << 8n) + 0x3bn
+const fnvOffset = 0x6c62272e07bb014262b821756295c58dn
+const mask128 = (1n << 128n) - 1n
+
+/**
+ * A deterministic id for a key: the same key always gives the same UUID
+ * (version 8, from a 128-bit FNV-1a hash of the key's UTF-8 bytes). Used for
+ * idempotent commands: events caused under the same idempotency key get the
+ * same ids, so the store refuses to record them twice.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromKey = (key: string): string => {
+  let hash = fnvOffset
+  for (const byte of new TextEncoder().encode(key)) {
+    hash = ((hash ^ BigInt(byte)) * fnvPrime) & mask128
+  }
+  const hex = hash.toString(16).padStart(32, "0").split("")
+  hex[12] = "8"
+  hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)
+  const h = hex.join("")
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
 /**
  * A UUID in canonical form (any version).
  *

@@ -240,3 +240,23 @@ describe("CommandHandler", () => {
       assert.deepStrictEqual([outcome.version, outcome.events.length], [-1, 0])
     }).pipe(Effect.provide(Stores)))
 })
+
+describe("CommandHandler idempotency keys", () => {
+  it.effect("a command repeated under the same key takes effect once per stream", () =>
+    Effect.gen(function*() {
+      const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      const a = StreamName.make("counter", "idem-a")
+      const b = StreamName.make("counter", "idem-b")
+      const first = yield* handler.handle(a, { by: 5 }, { idempotencyKey: "event-1" })
+      assert.strictEqual(first.events.length, 1)
+      // Re-delivered right away (an exact repeat) and after other writes (decide differs, ids collide).
+      const repeat = yield* handler.handle(a, { by: 5 }, { idempotencyKey: "event-1" })
+      yield* handler.handle(a, { by: 1 })
+      const later = yield* handler.handle(a, { by: 5 }, { idempotencyKey: "event-1" })
+      assert.deepStrictEqual([repeat.events.length, repeat.state, later.events.length, later.state], [0, 5, 0, 6])
+      // The same key on another stream is another command.
+      assert.strictEqual((yield* handler.handle(b, { by: 5 }, { idempotencyKey: "event-1" })).state, 5)
+      const store = yield* EventStore.EventStore
+      assert.deepStrictEqual([yield* store.streamVersion(a), yield* store.streamVersion(b)], [1, 0])
+    }).pipe(Effect.provide(Stores)))
+})
