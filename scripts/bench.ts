@@ -7,7 +7,7 @@ import * as Kernel from "./bench/kernel.ts"
 
 const only = process.argv[2]
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   if (only === undefined || only === "kernel") yield* Kernel.run
 })
 

@@ -27,8 +27,8 @@ const tally = Decider.make<never, Order.OrderEvent, Tally, never>({
     e._tag === "OrderPlaced"
       ? { ...s, placed: s.placed + e.items.length }
       : e._tag === "PaymentConfirmed"
-      ? { ...s, paid: s.paid + 1, amount: s.amount + e.amount }
-      : s
+        ? { ...s, paid: s.paid + 1, amount: s.amount + e.amount }
+        : s
 })
 
 const eventId = (i: number) => `01900000-0000-7000-8000-${i.toString(16).padStart(12, "0")}`
@@ -37,21 +37,21 @@ const eventId = (i: number) => `01900000-0000-7000-8000-${i.toString(16).padStar
 const eventAt = (i: number) =>
   i % 10 === 0
     ? {
-      eventId: eventId(i),
-      type: "OrderPlaced",
-      schemaVersion: 1,
-      data: { orderId: `o${i}`, customerId: "c", product_ids: ["p1", "p2"] },
-      metadata: {}
-    }
+        eventId: eventId(i),
+        type: "OrderPlaced",
+        schemaVersion: 1,
+        data: { orderId: `o${i}`, customerId: "c", product_ids: ["p1", "p2"] },
+        metadata: {}
+      }
     : {
-      eventId: eventId(i),
-      type: "PaymentConfirmed",
-      schemaVersion: 1,
-      data: { orderId: `o${i}`, paymentReference: `r${i}`, amount: i % 1000 },
-      metadata: {}
-    }
+        eventId: eventId(i),
+        type: "PaymentConfirmed",
+        schemaVersion: 1,
+        data: { orderId: `o${i}`, paymentReference: `r${i}`, amount: i % 1000 },
+        metadata: {}
+      }
 
-const fill = Effect.fn("fill")(function*(stream: StreamName.StreamName, from: number, count: number) {
+const fill = Effect.fn("fill")(function* (stream: StreamName.StreamName, from: number, count: number) {
   const store = yield* EventStore.EventStore
   for (let written = 0; written < count; written += 10_000) {
     const events = Array.from({ length: Math.min(10_000, count - written) }, (_, j) => eventAt(from + written + j))
@@ -60,7 +60,7 @@ const fill = Effect.fn("fill")(function*(stream: StreamName.StreamName, from: nu
   }
 })
 
-export const run = Effect.gen(function*() {
+export const run = Effect.gen(function* () {
   const store = yield* EventStore.EventStore
   const snapshots = yield* SnapshotStore.SnapshotStore
   const figures: Array<Figure> = []
@@ -72,7 +72,9 @@ export const run = Effect.gen(function*() {
 
   const baseline = yield* measure("baseline: read + plain loop over stored JSON", total, 3, () =>
     Effect.map(Stream.runCollect(store.readStream(long)), (envelopes) => {
-      let placed = 0, paid = 0, amount = 0
+      let placed = 0,
+        paid = 0,
+        amount = 0
       for (const { data } of envelopes) {
         const d = data as { product_ids?: ReadonlyArray<string>; amount?: number }
         if (d.product_ids !== undefined) placed += d.product_ids.length
@@ -82,14 +84,17 @@ export const run = Effect.gen(function*() {
         }
       }
       return placed + paid + amount
-    }))
+    })
+  )
   figures.push(baseline)
   figures.push(yield* measure("chronicle: read + decode/upcast + evolve", total, 3, () => handler.load(long), baseline))
 
   yield* Effect.log(`Kernel: loading a ${aggregateEvents}-event aggregate`)
   const aggregate = StreamName.make("bench", "aggregate")
   yield* fill(aggregate, total, aggregateEvents)
-  const full = yield* measure(`load ${aggregateEvents} events, no snapshot`, aggregateEvents, 20, () => handler.load(aggregate))
+  const full = yield* measure(`load ${aggregateEvents} events, no snapshot`, aggregateEvents, 20, () =>
+    handler.load(aggregate)
+  )
   figures.push(full)
   const snapshotting = yield* CommandHandler.make({
     decider: tally,
@@ -97,9 +102,20 @@ export const run = Effect.gen(function*() {
     snapshot: { schema: Schema.Struct({ placed: Schema.Int, paid: Schema.Int, amount: Schema.Int }), version: 1 }
   })
   const loaded = yield* handler.load(aggregate)
-  yield* snapshots.save({ stream: aggregate, streamVersion: loaded.version - 10, schemaVersion: 1, state: loaded.state })
+  yield* snapshots.save({
+    stream: aggregate,
+    streamVersion: loaded.version - 10,
+    schemaVersion: 1,
+    state: loaded.state
+  })
   figures.push(
-    yield* measure(`load ${aggregateEvents} events, snapshot 10 from the end`, aggregateEvents, 20, () => snapshotting.load(aggregate), full)
+    yield* measure(
+      `load ${aggregateEvents} events, snapshot 10 from the end`,
+      aggregateEvents,
+      20,
+      () => snapshotting.load(aggregate),
+      full
+    )
   )
   report("Kernel, in-memory store (ratio = speed-up or share of the baseline)", figures)
 }).pipe(

@@ -19,7 +19,7 @@ export const measure = <A, E, R>(
   run: () => Effect.Effect<A, E, R>,
   baseline?: Figure
 ): Effect.Effect<Figure, E, R> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     yield* run()
     const times: Array<number> = []
     for (let i = 0; i < repeats; i++) {

@@ -14,15 +14,18 @@ import type { StoreError } from "./StoreError.ts"
  * @since 0.1.0
  * @category services
  */
-export class CheckpointStore extends Context.Service<CheckpointStore, {
-  /** The checkpoint saved under `name`, if any. */
-  readonly load: (name: string) => Effect.Effect<Option.Option<Position>, StoreError>
-  /** Saves the checkpoint of `name`, replacing the previous one. */
-  readonly save: (name: string, position: Position) => Effect.Effect<void, StoreError>
-  /** Every saved checkpoint, by name. */
-  readonly list: Effect.Effect<ReadonlyMap<string, Position>, StoreError>
-  readonly delete: (name: string) => Effect.Effect<void, StoreError>
-}>()("@chronicle/core/CheckpointStore") {
+export class CheckpointStore extends Context.Service<
+  CheckpointStore,
+  {
+    /** The checkpoint saved under `name`, if any. */
+    readonly load: (name: string) => Effect.Effect<Option.Option<Position>, StoreError>
+    /** Saves the checkpoint of `name`, replacing the previous one. */
+    readonly save: (name: string, position: Position) => Effect.Effect<void, StoreError>
+    /** Every saved checkpoint, by name. */
+    readonly list: Effect.Effect<ReadonlyMap<string, Position>, StoreError>
+    readonly delete: (name: string) => Effect.Effect<void, StoreError>
+  }
+>()("@chronicle/core/CheckpointStore") {
   /**
    * Checkpoints in memory.
    *

@@ -180,11 +180,15 @@ const makeStreamLocks = () => {
       }
       const held = lock
       held.users++
-      return held.semaphore.withPermits(1)(effect).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          if (--held.users === 0) locks.delete(stream)
-        }))
-      )
+      return held.semaphore
+        .withPermits(1)(effect)
+        .pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              if (--held.users === 0) locks.delete(stream)
+            })
+          )
+        )
     })
 }
 
@@ -198,7 +202,7 @@ const makeStreamLocks = () => {
 export const make = <Command, Event extends { readonly _tag: string }, State, Error, Encoded = unknown>(
   options: Options<Command, Event, State, Error, Encoded>
 ): Effect.Effect<CommandHandler<Command, Event, State, Error>, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const { codec, decider, snapshot } = options
     const scope = yield* Scope.Scope
     const withStreamLock = makeStreamLocks()
@@ -236,50 +240,72 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       snapshot === undefined || decodeSnapshot === undefined
         ? Effect.succeedNone
         : Effect.serviceOption(SnapshotStore).pipe(
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.succeedNone,
-            onSome: (store) => store.load(stream)
-          })),
-          Effect.map(Option.flatMap((stored) => {
-            if (stored.schemaVersion !== snapshot.version) return Option.none()
-            return Option.map(Result.getSuccess(decodeSnapshot(stored.state)), (state) => ({
-              state,
-              version: stored.streamVersion
-            }))
-          })),
-          Effect.catch((error) => Effect.as(Effect.logWarning("Ignoring snapshot: the snapshot store failed", error), Option.none()))
-        )
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.succeedNone,
+                onSome: (store) => store.load(stream)
+              })
+            ),
+            Effect.map(
+              Option.flatMap((stored) => {
+                if (stored.schemaVersion !== snapshot.version) return Option.none()
+                return Option.map(Result.getSuccess(decodeSnapshot(stored.state)), (state) => ({
+                  state,
+                  version: stored.streamVersion
+                }))
+              })
+            ),
+            Effect.catch((error) =>
+              Effect.as(Effect.logWarning("Ignoring snapshot: the snapshot store failed", error), Option.none())
+            )
+          )
 
     const load = (stream: StreamName) =>
       Effect.flatMap(loadSnapshot(stream), (fromSnapshot) =>
-        foldEvents(stream, Option.getOrElse(fromSnapshot, () => ({ state: decider.initialState, version: -1 }))).pipe(
-          Effect.map((loaded) => ({ loaded, snapshotVersion: Option.match(fromSnapshot, { onNone: () => -1, onSome: (s) => s.version }) }))
-        ))
+        foldEvents(
+          stream,
+          Option.getOrElse(fromSnapshot, () => ({ state: decider.initialState, version: -1 }))
+        ).pipe(
+          Effect.map((loaded) => ({
+            loaded,
+            snapshotVersion: Option.match(fromSnapshot, { onNone: () => -1, onSome: (s) => s.version })
+          }))
+        )
+      )
 
     const maybeSnapshot = (stream: StreamName, snapshotVersion: number, outcome: Outcome<Event, State>) => {
       if (snapshot === undefined || encodeSnapshot === undefined || outcome.events.length === 0) return Effect.void
-      const due = (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
-        (snapshot.when !== undefined && snapshot.when(outcome.state, outcome.events))
+      const due =
+        (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
+        snapshot.when?.(outcome.state, outcome.events) === true
       if (!due) return Effect.void
       return Effect.serviceOption(SnapshotStore).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.void,
-          onSome: (store) =>
-            Result.match(encodeSnapshot(outcome.state), {
-              onFailure: (error) => Effect.logWarning(`Not snapshotting ${stream}: the state does not encode`, error.message),
-              onSuccess: (state) =>
-                store.save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state }).pipe(
-                  Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message))
-                )
-            })
-        })),
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.void,
+            onSome: (store) =>
+              Result.match(encodeSnapshot(outcome.state), {
+                onFailure: (error) =>
+                  Effect.logWarning(`Not snapshotting ${stream}: the state does not encode`, error.message),
+                onSuccess: (state) =>
+                  store
+                    .save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
+                    .pipe(Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message)))
+              })
+          })
+        ),
         Effect.forkIn(scope),
         Effect.asVoid
       )
     }
 
-    const attempt = (stream: StreamName, command: Command, options: HandleOptions | undefined, attempts: { n: number }) =>
-      Effect.gen(function*() {
+    const attempt = (
+      stream: StreamName,
+      command: Command,
+      options: HandleOptions | undefined,
+      attempts: { n: number }
+    ) =>
+      Effect.gen(function* () {
         attempts.n++
         const { loaded, snapshotVersion } = yield* load(stream)
         const decided = decider.decide(command, loaded.state)
@@ -294,7 +320,8 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         const appended = yield* store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)).pipe(
           Effect.catchTag("DuplicateEventId", (error) =>
             // Under an idempotency key, a recorded id means this command already took effect.
-            key === undefined ? Effect.fail(error) : Effect.succeed(undefined))
+            key === undefined ? Effect.fail(error) : Effect.succeed(undefined)
+          )
         )
         // An exact repeat of an earlier append returns that append's result, at an older version.
         if (appended === undefined || appended.streamVersion !== loaded.version + events.length) {
@@ -329,11 +356,13 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       ).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream } }))
 
     const loadAsOf: CommandHandler<Command, Event, State, Error>["loadAsOf"] = (stream, asOf) => {
-      const until = "version" in asOf
-        ? (envelope: Envelope) => envelope.streamVersion > asOf.version
-        : (envelope: Envelope) => envelope.recordedAt.epochMilliseconds > asOf.at.epochMilliseconds
+      const until =
+        "version" in asOf
+          ? (envelope: Envelope) => envelope.streamVersion > asOf.version
+          : (envelope: Envelope) => envelope.recordedAt.epochMilliseconds > asOf.at.epochMilliseconds
       return Effect.flatMap(foldEvents(stream, { state: decider.initialState, version: -1 }, until), (loaded) =>
-        loaded.version === -1 ? Effect.fail(new StreamNotFound({ stream })) : Effect.succeed(loaded))
+        loaded.version === -1 ? Effect.fail(new StreamNotFound({ stream })) : Effect.succeed(loaded)
+      )
     }
 
     return {

@@ -28,14 +28,17 @@ export interface ParkedEvent {
  * @since 0.1.0
  * @category services
  */
-export class DeadLetterStore extends Context.Service<DeadLetterStore, {
-  /** Parks an event for a projection; parking the same event again replaces the entry. */
-  readonly park: (entry: Omit<ParkedEvent, "parkedAt">) => Effect.Effect<void, StoreError>
-  /** The parked events of one projection (or of all), in log order. */
-  readonly list: (projection?: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
-  readonly get: (projection: string, eventId: string) => Effect.Effect<Option.Option<ParkedEvent>, StoreError>
-  readonly remove: (projection: string, eventId: string) => Effect.Effect<void, StoreError>
-}>()("@chronicle/core/DeadLetterStore") {
+export class DeadLetterStore extends Context.Service<
+  DeadLetterStore,
+  {
+    /** Parks an event for a projection; parking the same event again replaces the entry. */
+    readonly park: (entry: Omit<ParkedEvent, "parkedAt">) => Effect.Effect<void, StoreError>
+    /** The parked events of one projection (or of all), in log order. */
+    readonly list: (projection?: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
+    readonly get: (projection: string, eventId: string) => Effect.Effect<Option.Option<ParkedEvent>, StoreError>
+    readonly remove: (projection: string, eventId: string) => Effect.Effect<void, StoreError>
+  }
+>()("@chronicle/core/DeadLetterStore") {
   /**
    * Parked events in memory.
    *
@@ -46,7 +49,10 @@ export class DeadLetterStore extends Context.Service<DeadLetterStore, {
     const key = (projection: string, eventId: string) => `${projection}\u0000${eventId}`
     return DeadLetterStore.of({
       park: (entry) =>
-        Effect.map(DateTime.now, (parkedAt) => void parked.set(key(entry.projection, entry.envelope.eventId), { ...entry, parkedAt })),
+        Effect.map(
+          DateTime.now,
+          (parkedAt) => void parked.set(key(entry.projection, entry.envelope.eventId), { ...entry, parkedAt })
+        ),
       list: (projection) =>
         Effect.sync(() =>
           [...parked.values()]

@@ -95,10 +95,7 @@ export interface Decoded<E> extends Omit<Envelope, "data"> {
  * @since 0.1.0
  * @category constructors
  */
-export const causedBy = (
-  envelope: Pick<Envelope, "eventId" | "metadata">,
-  actor?: string
-): Metadata => ({
+export const causedBy = (envelope: Pick<Envelope, "eventId" | "metadata">, actor?: string): Metadata => ({
   correlationId: envelope.metadata.correlationId ?? envelope.eventId,
   causationId: envelope.eventId,
   actor: actor ?? envelope.metadata.actor

@@ -71,8 +71,10 @@ export class UnknownEventType extends Schema.TaggedError<UnknownEventType>()("Un
   ...optionalLocation
 }) {
   override get message() {
-    return `Unknown event type ${JSON.stringify(this.type)} (schema version ${this.schemaVersion})` +
+    return (
+      `Unknown event type ${JSON.stringify(this.type)} (schema version ${this.schemaVersion})` +
       `${where(this.stream, this.streamVersion)}. Add the event type to the codec, or filter it out of the read.`
+    )
   }
 }
 
@@ -90,8 +92,10 @@ export class UnknownSchemaVersion extends Schema.TaggedError<UnknownSchemaVersio
   ...optionalLocation
 }) {
   override get message() {
-    return `Event ${this.type} has schema version ${this.schemaVersion}${where(this.stream, this.streamVersion)}, ` +
+    return (
+      `Event ${this.type} has schema version ${this.schemaVersion}${where(this.stream, this.streamVersion)}, ` +
       `but this codec knows versions 1 to ${this.currentVersion}. Is a newer release of the app writing to this store?`
+    )
   }
 }
 
@@ -110,8 +114,10 @@ export class InvalidEventData extends Schema.TaggedError<InvalidEventData>()("In
   ...optionalLocation
 }) {
   override get message() {
-    return `Event ${this.type} (schema version ${this.schemaVersion})${where(this.stream, this.streamVersion)} ` +
+    return (
+      `Event ${this.type} (schema version ${this.schemaVersion})${where(this.stream, this.streamVersion)} ` +
       `does not match its schema: ${this.issue}`
+    )
   }
 }
 
@@ -188,19 +194,14 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
     encoders.set(eventType.type, Schema.encodeUnknownResult(eventType.data as Schema.Codec<unknown, unknown>))
   }
 
-  const decodeAt = (
-    stored: StoredEvent,
-    stream?: string,
-    streamVersion?: number
-  ): Result.Result<E, DecodeError> => {
+  const decodeAt = (stored: StoredEvent, stream?: string, streamVersion?: number): Result.Result<E, DecodeError> => {
     const location = stream === undefined ? {} : { stream, streamVersion }
     const eventType = types.get(stored.type)
     if (eventType === undefined) {
       return Result.fail(new UnknownEventType({ type: stored.type, schemaVersion: stored.version, ...location }))
     }
-    const decoder = Number.isInteger(stored.version) && stored.version >= 1
-      ? eventType.decoders[stored.version - 1]
-      : undefined
+    const decoder =
+      Number.isInteger(stored.version) && stored.version >= 1 ? eventType.decoders[stored.version - 1] : undefined
     if (decoder === undefined) {
       return Result.fail(
         new UnknownSchemaVersion({
@@ -215,13 +216,13 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
     return Result.isSuccess(decoded)
       ? Result.succeed({ ...decoded.success, _tag: stored.type } as E)
       : Result.fail(
-        new InvalidEventData({
-          type: stored.type,
-          schemaVersion: stored.version,
-          issue: formatIssue(decoded.failure),
-          ...location
-        })
-      )
+          new InvalidEventData({
+            type: stored.type,
+            schemaVersion: stored.version,
+            issue: formatIssue(decoded.failure),
+            ...location
+          })
+        )
   }
 
   const encode = (event: E): Result.Result<StoredEvent, InvalidEventData> => {
@@ -269,7 +270,11 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
     encode,
     decodeEnvelope: (envelope) =>
       Result.map(
-        decodeAt({ type: envelope.type, version: envelope.schemaVersion, data: envelope.data }, envelope.stream, envelope.streamVersion),
+        decodeAt(
+          { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
+          envelope.stream,
+          envelope.streamVersion
+        ),
         (event): Decoded<E> => ({
           eventId: envelope.eventId,
           type: envelope.type,
@@ -288,12 +293,14 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
           Effect.map(
             idempotencyKey === undefined ? EventId.make : Effect.succeed(EventId.fromKey(`${idempotencyKey}/${index}`)),
             (eventId): EventData => ({
-            eventId,
-            type: stored.type,
-            schemaVersion: stored.version,
-            data: stored.data,
-            metadata
-          })
-          )))
+              eventId,
+              type: stored.type,
+              schemaVersion: stored.version,
+              data: stored.data,
+              metadata
+            })
+          )
+        )
+      )
   }
 }

@@ -34,9 +34,8 @@ export const fromParts = (millis: number, random: Uint8Array): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<string> = Effect.map(
-  Clock.currentTimeMillis,
-  (millis) => fromParts(millis, globalThis.crypto.getRandomValues(new Uint8Array(10)))
+export const make: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (millis) =>
+  fromParts(millis, globalThis.crypto.getRandomValues(new Uint8Array(10)))
 )
 
 const fnvPrime = (1n << 88n) + (1n << 8n) + 0x3bn
@@ -70,4 +69,5 @@ export const fromKey = (key: string): string => {
  * @since 0.1.0
  * @category predicates
  */
-export const isEventId = (u: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(u)
+export const isEventId = (u: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(u)

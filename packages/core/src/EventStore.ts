@@ -54,8 +54,10 @@ export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersio
   actualVersion: Schema.Int
 }) {
   override get message() {
-    return `Stream ${JSON.stringify(this.stream)} is at version ${this.actualVersion}, ` +
+    return (
+      `Stream ${JSON.stringify(this.stream)} is at version ${this.actualVersion}, ` +
       `but the append expected ${this.expected}. Reload the stream and retry the command.`
+    )
   }
 }
 
@@ -86,8 +88,10 @@ export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("Du
   eventId: Schema.String
 }) {
   override get message() {
-    return `Event id ${this.eventId} is already recorded, and the append to ${JSON.stringify(this.stream)} ` +
+    return (
+      `Event id ${this.eventId} is already recorded, and the append to ${JSON.stringify(this.stream)} ` +
       `is not an exact repeat of the append that recorded it. Give new events new ids.`
+    )
   }
 }
 
@@ -177,32 +181,37 @@ export interface ReadAllOptions {
  * @since 0.1.0
  * @category services
  */
-export class EventStore extends Context.Service<EventStore, {
-  /**
-   * Appends events to one stream if it is at the expected version, atomically.
-   * Repeating an append with the same event ids returns the first result.
-   */
-  readonly append: (
-    stream: StreamName,
-    events: ReadonlyArray<EventData>,
-    expectedVersion: ExpectedVersion
-  ) => Effect.Effect<AppendResult, AppendError>
-  /** Appends to several streams atomically, each with its own expected version. */
-  readonly appendMany: (appends: ReadonlyArray<StreamAppend>) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
-  /** Reads one stream; a stream that does not exist reads as empty. */
-  readonly readStream: (stream: StreamName, options?: ReadStreamOptions) => Stream.Stream<Envelope, StoreError>
-  /** The stream's current version, `-1` when it does not exist. */
-  readonly streamVersion: (stream: StreamName) => Effect.Effect<number, StoreError>
-  /** Reads the global log from a position up to the current head, then ends. */
-  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
-  /**
-   * Reads the global log from a position, then follows new appends live.
-   * Never ends until interrupted; every event is delivered once, in order.
-   */
-  readonly subscribe: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
-  /** The position of the last event readers can see (`Position.start` when empty). */
-  readonly head: Effect.Effect<Position, StoreError>
-}>()("@chronicle/core/EventStore") {
+export class EventStore extends Context.Service<
+  EventStore,
+  {
+    /**
+     * Appends events to one stream if it is at the expected version, atomically.
+     * Repeating an append with the same event ids returns the first result.
+     */
+    readonly append: (
+      stream: StreamName,
+      events: ReadonlyArray<EventData>,
+      expectedVersion: ExpectedVersion
+    ) => Effect.Effect<AppendResult, AppendError>
+    /** Appends to several streams atomically, each with its own expected version. */
+    readonly appendMany: (
+      appends: ReadonlyArray<StreamAppend>
+    ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
+    /** Reads one stream; a stream that does not exist reads as empty. */
+    readonly readStream: (stream: StreamName, options?: ReadStreamOptions) => Stream.Stream<Envelope, StoreError>
+    /** The stream's current version, `-1` when it does not exist. */
+    readonly streamVersion: (stream: StreamName) => Effect.Effect<number, StoreError>
+    /** Reads the global log from a position up to the current head, then ends. */
+    readonly readAll: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
+    /**
+     * Reads the global log from a position, then follows new appends live.
+     * Never ends until interrupted; every event is delivered once, in order.
+     */
+    readonly subscribe: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
+    /** The position of the last event readers can see (`Position.start` when empty). */
+    readonly head: Effect.Effect<Position, StoreError>
+  }
+>()("@chronicle/core/EventStore") {
   /**
    * The in-memory reference implementation: the same guarantees as every
    * store, safe under concurrent fibers; subscriptions are woken by appends.

@@ -73,7 +73,11 @@ export interface EventType<Tag extends string, Fields extends Schema.Struct.Fiel
 export interface Any extends Pipeable {
   readonly type: string
   readonly version: number
-  readonly schema: Schema.Top & { readonly Type: { readonly _tag: string }; readonly DecodingServices: never; readonly EncodingServices: never }
+  readonly schema: Schema.Top & {
+    readonly Type: { readonly _tag: string }
+    readonly DecodingServices: never
+    readonly EncodingServices: never
+  }
   readonly data: Schema.Top & { readonly DecodingServices: never; readonly EncodingServices: never }
   readonly decoders: ReadonlyArray<VersionDecoder<any>>
 }
@@ -86,7 +90,9 @@ export interface Any extends Pipeable {
  */
 export type Event<T> = T extends { readonly schema: { readonly Type: infer E } } ? E : never
 
-const decoderOf = <Fields extends Schema.Struct.Fields>(fields: Fields): VersionDecoder<Schema.Struct<Fields>["Type"]> => {
+const decoderOf = <Fields extends Schema.Struct.Fields>(
+  fields: Fields
+): VersionDecoder<Schema.Struct<Fields>["Type"]> => {
   const decode = Schema.decodeUnknownResult(Schema.Struct(fields) as Schema.Top as Schema.Codec<unknown, unknown>)
   return (data) => Result.mapError(decode(data), (error) => error.issue) as Result.Result<any, SchemaIssue.Issue>
 }
@@ -129,12 +135,13 @@ export const make = <const Tag extends string, const Fields extends Schema.Struc
  * @since 0.1.0
  * @category combinators
  */
-export const evolve = <const Fields extends Schema.Struct.Fields, Previous extends Schema.Struct.Fields>(
-  fields: Fields,
-  upcast: (previous: Schema.Struct<Previous>["Type"]) => Schema.Struct<Fields>["Type"]
-) =>
-<Tag extends string>(self: EventType<Tag, Previous>): EventType<Tag, Fields> =>
-  build(self.type, fields, [
-    ...self.decoders.map((decode) => (data: unknown) => Result.map(decode(data), upcast)),
-    decoderOf(fields)
-  ])
+export const evolve =
+  <const Fields extends Schema.Struct.Fields, Previous extends Schema.Struct.Fields>(
+    fields: Fields,
+    upcast: (previous: Schema.Struct<Previous>["Type"]) => Schema.Struct<Fields>["Type"]
+  ) =>
+  <Tag extends string>(self: EventType<Tag, Previous>): EventType<Tag, Fields> =>
+    build(self.type, fields, [
+      ...self.decoders.map((decode) => (data: unknown) => Result.map(decode(data), upcast)),
+      decoderOf(fields)
+    ])

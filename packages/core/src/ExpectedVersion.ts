@@ -90,7 +90,7 @@ export const any: ExpectedVersion = { _tag: "Any" }
  * @since 0.1.0
  * @category constructors
  */
-export const fromCurrent = (version: number): ExpectedVersion => version < 0 ? noStream : exact(version)
+export const fromCurrent = (version: number): ExpectedVersion => (version < 0 ? noStream : exact(version))
 
 /**
  * Whether a stream at `actual` (`-1` when it does not exist) satisfies the

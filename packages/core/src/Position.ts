@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Order as Ord, Schema } from "effect"
+import { type Order as Ord, Schema } from "effect"
 
 /**
  * @since 0.1.0
@@ -56,7 +56,8 @@ export const isAfter = (self: Position, that: Position): boolean => Order(self, 
  * @since 0.1.0
  * @category predicates
  */
-export const equals = (self: Position, that: Position): boolean => self.commit === that.commit && self.sequence === that.sequence
+export const equals = (self: Position, that: Position): boolean =>
+  self.commit === that.commit && self.sequence === that.sequence
 
 /**
  * The later of two positions.

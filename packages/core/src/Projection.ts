@@ -40,7 +40,7 @@ import type * as EventCodec from "./EventCodec.ts"
  */
 export interface FailurePolicy {
   readonly retry: Schedule.Schedule<unknown, unknown>
-  readonly then: "park" | "halt"
+  readonly action: "park" | "halt"
 }
 
 /**
@@ -52,7 +52,7 @@ export interface FailurePolicy {
  */
 export const defaultFailurePolicy: FailurePolicy = {
   retry: Schedule.exponential("10 millis").pipe(Schedule.upTo({ times: 3 })),
-  then: "park"
+  action: "park"
 }
 
 /**
@@ -122,7 +122,10 @@ export const make = <E extends { readonly _tag: string }, R = never, const T ext
   }
 ): Projection<E, R> =>
   build(options, (events) =>
-    Effect.forEach(events as ReadonlyArray<Decoded<Extract<E, { readonly _tag: T }>>>, options.handle, { discard: true }))
+    Effect.forEach(events as ReadonlyArray<Decoded<Extract<E, { readonly _tag: T }>>>, options.handle, {
+      discard: true
+    })
+  )
 
 /**
  * A projection whose handler takes whole batches (a multi-row upsert, say).

@@ -42,9 +42,11 @@ export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("Pr
   error: Schema.String
 }) {
   override get message() {
-    return `Projection ${this.projection} halted at ${this.type} ${this.eventId} ` +
+    return (
+      `Projection ${this.projection} halted at ${this.type} ${this.eventId} ` +
       `(${JSON.stringify(this.stream)} version ${this.streamVersion}): ${this.error}. ` +
       `Fix the handler or the data, then restart the projector; it resumes at this event.`
+    )
   }
 }
 
@@ -81,13 +83,34 @@ export interface Progress {
 const metrics = (name: string) => {
   const attributes = { projection: name }
   return {
-    checkpoint: Metric.gauge("chronicle_projection_checkpoint", { description: "Sequence of the projection's checkpoint", attributes }),
+    checkpoint: Metric.gauge("chronicle_projection_checkpoint", {
+      description: "Sequence of the projection's checkpoint",
+      attributes
+    }),
     head: Metric.gauge("chronicle_projection_head", { description: "Sequence of the log's head", attributes }),
-    lagEvents: Metric.gauge("chronicle_projection_lag_events", { description: "Events behind the head (estimate)", attributes }),
-    lagSeconds: Metric.gauge("chronicle_projection_lag_seconds", { description: "Age of the last handled event while behind", attributes }),
-    handled: Metric.counter("chronicle_projection_events", { description: "Events handled", attributes, incremental: true }),
-    failures: Metric.counter("chronicle_projection_failures", { description: "Failed handler attempts", attributes, incremental: true }),
-    parked: Metric.counter("chronicle_projection_parked", { description: "Events parked", attributes, incremental: true })
+    lagEvents: Metric.gauge("chronicle_projection_lag_events", {
+      description: "Events behind the head (estimate)",
+      attributes
+    }),
+    lagSeconds: Metric.gauge("chronicle_projection_lag_seconds", {
+      description: "Age of the last handled event while behind",
+      attributes
+    }),
+    handled: Metric.counter("chronicle_projection_events", {
+      description: "Events handled",
+      attributes,
+      incremental: true
+    }),
+    failures: Metric.counter("chronicle_projection_failures", {
+      description: "Failed handler attempts",
+      attributes,
+      incremental: true
+    }),
+    parked: Metric.counter("chronicle_projection_parked", {
+      description: "Events parked",
+      attributes,
+      incremental: true
+    })
   }
 }
 
@@ -96,7 +119,7 @@ const describe = (error: unknown): string =>
 
 /** Handles one batch and saves the checkpoint, inside the transaction hook. */
 const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const tx = yield* Transaction
     const checkpoints = yield* CheckpointStore
@@ -105,21 +128,24 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
     const retry = projection.failure.retry
 
     const fail = (envelope: Envelope, error: unknown): Effect.Effect<void, StoreError | ProjectionHalted> =>
-      projection.failure.then === "park"
+      projection.failure.action === "park"
         ? Effect.andThen(
-          deadLetters.park({ projection: name, envelope, error: describe(error) }),
-          Effect.andThen(Metric.update(m.parked, 1), Effect.logWarning(`${name}: parked ${envelope.type} ${envelope.eventId}`, describe(error)))
-        )
+            deadLetters.park({ projection: name, envelope, error: describe(error) }),
+            Effect.andThen(
+              Metric.update(m.parked, 1),
+              Effect.logWarning(`${name}: parked ${envelope.type} ${envelope.eventId}`, describe(error))
+            )
+          )
         : Effect.fail(
-          new ProjectionHalted({
-            projection: name,
-            eventId: envelope.eventId,
-            stream: envelope.stream,
-            streamVersion: envelope.streamVersion,
-            type: envelope.type,
-            error: describe(error)
-          })
-        )
+            new ProjectionHalted({
+              projection: name,
+              eventId: envelope.eventId,
+              stream: envelope.stream,
+              streamVersion: envelope.streamVersion,
+              type: envelope.type,
+              error: describe(error)
+            })
+          )
 
     /** One attempt in its own sub-transaction, so a failure rolls back only its writes. */
     const attempt = (events: ReadonlyArray<Decoded<E>>) =>
@@ -129,11 +155,15 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
       )
 
     const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
-      Effect.forEach(envelopes, (envelope) => {
-        const decoded = projection.codec.decodeEnvelope(envelope)
-        if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
-        return Effect.catch(attempt([decoded.success]), (error) => fail(envelope, error))
-      }, { discard: true })
+      Effect.forEach(
+        envelopes,
+        (envelope) => {
+          const decoded = projection.codec.decodeEnvelope(envelope)
+          if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
+          return Effect.catch(attempt([decoded.success]), (error) => fail(envelope, error))
+        },
+        { discard: true }
+      )
 
     return (envelopes: ReadonlyArray<Envelope>) => {
       const decoded: Array<Decoded<E>> = []
@@ -142,16 +172,19 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
         if (Result.isFailure(result)) break
         decoded.push(result.success)
       }
-      const handled = decoded.length === envelopes.length
-        // The whole batch at once; if it keeps failing, find the culprit one event at a time.
-        ? Effect.catch(tx.run(projection.handleBatch(decoded)), () => oneByOne(envelopes))
-        : oneByOne(envelopes)
+      const handled =
+        decoded.length === envelopes.length
+          ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
+            Effect.catch(tx.run(projection.handleBatch(decoded)), () => oneByOne(envelopes))
+          : oneByOne(envelopes)
       const last = envelopes[envelopes.length - 1]!
-      return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position))).pipe(
-        Effect.andThen(Metric.update(m.handled, envelopes.length)),
-        Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
-        Effect.as(last)
-      )
+      return tx
+        .run(Effect.andThen(handled, checkpoints.save(name, last.position)))
+        .pipe(
+          Effect.andThen(Metric.update(m.handled, envelopes.length)),
+          Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
+          Effect.as(last)
+        )
     }
   })
 
@@ -183,7 +216,7 @@ const subscribeOptions = (projection: Projection.Projection<any, any>, after: Po
 export const run = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>
 ): Effect.Effect<never, ProjectionHalted | StoreError, R | EventStore | CheckpointStore | DeadLetterStore> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
     const handleBatch = yield* makeBatchHandler(projection)
@@ -194,12 +227,19 @@ export const run = <E extends { readonly _tag: string }, R>(
         Effect.flatMap(handleBatch(envelopes), (last) =>
           Effect.flatMap(Effect.all([store.head, DateTime.now]), ([head, now]) => {
             const lag = Math.max(0, Number(head.sequence - last.position.sequence))
-            return Effect.all([
-              Metric.update(m.head, Number(head.sequence)),
-              Metric.update(m.lagEvents, lag),
-              Metric.update(m.lagSeconds, lag === 0 ? 0 : (now.epochMilliseconds - last.recordedAt.epochMilliseconds) / 1000)
-            ], { discard: true })
-          }))
+            return Effect.all(
+              [
+                Metric.update(m.head, Number(head.sequence)),
+                Metric.update(m.lagEvents, lag),
+                Metric.update(
+                  m.lagSeconds,
+                  lag === 0 ? 0 : (now.epochMilliseconds - last.recordedAt.epochMilliseconds) / 1000
+                )
+              ],
+              { discard: true }
+            )
+          })
+        )
       ),
       Effect.withSpan("Projector.run", { attributes: { projection: name } })
     )
@@ -216,8 +256,12 @@ export const run = <E extends { readonly _tag: string }, R>(
 export const catchUp = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<Position.Position, ProjectionHalted | StoreError, R | EventStore | CheckpointStore | DeadLetterStore> =>
-  Effect.gen(function*() {
+): Effect.Effect<
+  Position.Position,
+  ProjectionHalted | StoreError,
+  R | EventStore | CheckpointStore | DeadLetterStore
+> =>
+  Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
     const handleBatch = yield* makeBatchHandler(projection)
@@ -266,7 +310,7 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>,
   eventId: string
 ) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const tx = yield* Transaction
     const deadLetters = yield* DeadLetterStore
@@ -290,13 +334,19 @@ export const layer = <R>(
   projections: ReadonlyArray<Projection.Projection<any, R>>
 ): Layer.Layer<never, never, R | EventStore | CheckpointStore | DeadLetterStore> =>
   Layer.effectDiscard(
-    Effect.forEach(projections, (projection) =>
-      run(projection).pipe(
-        Effect.retry({
-          while: (error) => error._tag === "StoreError",
-          schedule: Schedule.spaced("1 second")
-        }),
-        Effect.catch((error) => Effect.logError(`Projection ${Projection.checkpointName(projection)} stopped`, error.message)),
-        Effect.forkScoped
-      ), { discard: true })
+    Effect.forEach(
+      projections,
+      (projection) =>
+        run(projection).pipe(
+          Effect.retry({
+            while: (error) => error._tag === "StoreError",
+            schedule: Schedule.spaced("1 second")
+          }),
+          Effect.catch((error) =>
+            Effect.logError(`Projection ${Projection.checkpointName(projection)} stopped`, error.message)
+          ),
+          Effect.forkScoped
+        ),
+      { discard: true }
+    )
   )

@@ -31,12 +31,15 @@ export interface Snapshot {
  * @since 0.1.0
  * @category services
  */
-export class SnapshotStore extends Context.Service<SnapshotStore, {
-  /** Saves a snapshot unless a snapshot at a later stream version is already stored. */
-  readonly save: (snapshot: Omit<Snapshot, "recordedAt">) => Effect.Effect<void, StoreError>
-  readonly load: (stream: StreamName) => Effect.Effect<Option.Option<Snapshot>, StoreError>
-  readonly delete: (stream: StreamName) => Effect.Effect<void, StoreError>
-}>()("@chronicle/core/SnapshotStore") {
+export class SnapshotStore extends Context.Service<
+  SnapshotStore,
+  {
+    /** Saves a snapshot unless a snapshot at a later stream version is already stored. */
+    readonly save: (snapshot: Omit<Snapshot, "recordedAt">) => Effect.Effect<void, StoreError>
+    readonly load: (stream: StreamName) => Effect.Effect<Option.Option<Snapshot>, StoreError>
+    readonly delete: (stream: StreamName) => Effect.Effect<void, StoreError>
+  }
+>()("@chronicle/core/SnapshotStore") {
   /**
    * Snapshots in memory.
    *

@@ -21,7 +21,9 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }) {
   override get message() {
     const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `${this.operation} failed: ${cause}. Check that the database is reachable; ` +
+    return (
+      `${this.operation} failed: ${cause}. Check that the database is reachable; ` +
       `retrying an append with the same event ids is safe.`
+    )
   }
 }

@@ -38,9 +38,11 @@ export class InvalidStreamName extends Schema.TaggedError<InvalidStreamName>()("
   reason: Schema.String
 }) {
   override get message() {
-    return `Invalid stream name ${JSON.stringify(this.stream.slice(0, 80))}: ${this.reason}. ` +
+    return (
+      `Invalid stream name ${JSON.stringify(this.stream.slice(0, 80))}: ${this.reason}. ` +
       `Stream names are "category-id" with a non-empty category and id, no control characters, ` +
       `at most ${maxLength} characters.`
+    )
   }
 }
 
@@ -51,7 +53,7 @@ const check = (name: string): string | undefined => {
   if (name.length > maxLength) return `it is ${name.length} characters long`
   if (controlCharacters.test(name)) return "it contains a control character"
   const dash = name.indexOf("-")
-  if (dash === -1) return "it has no \"-\" between category and id"
+  if (dash === -1) return 'it has no "-" between category and id'
   if (dash === 0) return "the category is empty"
   if (dash === name.length - 1) return "the id is empty"
   if (!name.isWellFormed()) return "it contains a lone surrogate"
@@ -84,7 +86,8 @@ export const decodeResult = (name: string): Result.Result<StreamName, InvalidStr
  * @since 0.1.0
  * @category constructors
  */
-export const decode = (name: string): Effect.Effect<StreamName, InvalidStreamName> => Effect.fromResult(decodeResult(name))
+export const decode = (name: string): Effect.Effect<StreamName, InvalidStreamName> =>
+  Effect.fromResult(decodeResult(name))
 
 /**
  * Builds a stream name from a category and an id; throws on invalid input, so
@@ -101,7 +104,7 @@ export const decode = (name: string): Effect.Effect<StreamName, InvalidStreamNam
  */
 export const make = (category: string, id: string): StreamName => {
   if (category.includes("-")) {
-    throw new InvalidStreamName({ stream: `${category}-${id}`, reason: "the category contains \"-\"" })
+    throw new InvalidStreamName({ stream: `${category}-${id}`, reason: 'the category contains "-"' })
   }
   return Result.getOrThrow(decodeResult(`${category}-${id}`))
 }

@@ -32,7 +32,7 @@ const counter = Decider.make<{ readonly by: number }, EventCodec.Event<typeof Co
 
 describe("CommandHandler", () => {
   it.effect("places, pays and rejects what the invariants forbid", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
       const stream = StreamName.make("order", "o1")
       const placed = yield* orders.handle(stream, place("o1"))
@@ -43,7 +43,9 @@ describe("CommandHandler", () => {
       const again = yield* Effect.flip(orders.handle(stream, place("o1")))
       assert.strictEqual(again._tag, "OrderRejected")
 
-      const wrongAmount = yield* Effect.flip(orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: "r", amount: 1 })))
+      const wrongAmount = yield* Effect.flip(
+        orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: "r", amount: 1 }))
+      )
       assert.strictEqual(wrongAmount._tag, "OrderRejected")
 
       const paid = yield* orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: "r", amount: 1000 }))
@@ -54,19 +56,26 @@ describe("CommandHandler", () => {
       assert.strictEqual(cancel._tag, "OrderRejected")
       const store = yield* EventStore.EventStore
       assert.strictEqual(yield* store.streamVersion(stream), 1)
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 
   it.effect("loads a legacy v1 OrderPlaced through the upcasters", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const stream = StreamName.make("order", "legacy")
-      yield* store.append(stream, [{
-        eventId: "0190a8b0-0000-7000-8000-0000000000aa",
-        type: "OrderPlaced",
-        schemaVersion: 1,
-        data: { orderId: "legacy", customerId: "c0", product_ids: ["a", "b"] },
-        metadata: {}
-      }], ExpectedVersion.noStream)
+      yield* store.append(
+        stream,
+        [
+          {
+            eventId: "0190a8b0-0000-7000-8000-0000000000aa",
+            type: "OrderPlaced",
+            schemaVersion: 1,
+            data: { orderId: "legacy", customerId: "c0", product_ids: ["a", "b"] },
+            metadata: {}
+          }
+        ],
+        ExpectedVersion.noStream
+      )
       const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
       const loaded = yield* orders.load(stream)
       assert.deepStrictEqual(loaded, {
@@ -75,28 +84,36 @@ describe("CommandHandler", () => {
       })
       const cancelled = yield* orders.handle(stream, Order.CancelOrder.make({ reason: "legacy" }))
       assert.strictEqual(cancelled.state.status, "Cancelled")
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 
   it.effect("fails with a typed decode error naming the bad stored event, and writes nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const stream = StreamName.make("order", "broken")
-      yield* store.append(stream, [{
-        eventId: "0190a8b0-0000-7000-8000-0000000000bb",
-        type: "OrderPlaced",
-        schemaVersion: 9,
-        data: {},
-        metadata: {}
-      }], ExpectedVersion.noStream)
+      yield* store.append(
+        stream,
+        [
+          {
+            eventId: "0190a8b0-0000-7000-8000-0000000000bb",
+            type: "OrderPlaced",
+            schemaVersion: 9,
+            data: {},
+            metadata: {}
+          }
+        ],
+        ExpectedVersion.noStream
+      )
       const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
       const error = yield* Effect.flip(orders.handle(stream, Order.CancelOrder.make({ reason: "x" })))
       assert.strictEqual(error._tag, "UnknownSchemaVersion")
-      assert.include(error.message, "\"order-broken\" version 0")
+      assert.include(error.message, '"order-broken" version 0')
       assert.strictEqual(yield* store.streamVersion(stream), 0)
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 
   it.effect("carries the command's metadata into every event", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
       const stream = StreamName.make("order", "meta")
       const metadata = { correlationId: "corr-1", causationId: "cmd-1", actor: "alice", extra: { ip: "127.0.0.1" } }
@@ -104,10 +121,11 @@ describe("CommandHandler", () => {
       const store = yield* EventStore.EventStore
       const [envelope] = yield* Stream.runCollect(store.readStream(stream))
       assert.deepStrictEqual(envelope!.metadata, metadata)
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 
   it.live("32 fibers on one stream: every command lands exactly once, versions contiguous", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
       const stream = StreamName.make("counter", "shared")
       const outcomes = yield* Effect.forEach(
@@ -117,34 +135,47 @@ describe("CommandHandler", () => {
       )
       const store = yield* EventStore.EventStore
       const events = yield* Stream.runCollect(store.readStream(stream))
-      assert.deepStrictEqual(events.map((e) => e.streamVersion), Array.from({ length: 32 }, (_, i) => i))
-      assert.deepStrictEqual(events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b), outcomes.map((_, i) => i + 1))
+      assert.deepStrictEqual(
+        events.map((e) => e.streamVersion),
+        Array.from({ length: 32 }, (_, i) => i)
+      )
+      assert.deepStrictEqual(
+        events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b),
+        outcomes.map((_, i) => i + 1)
+      )
       assert.strictEqual((yield* handler.load(stream)).state, (32 * 33) / 2)
       // Inside one handler commands queue per stream, so none needed a retry.
       assert.isTrue(outcomes.every((o) => o.attempts === 1))
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("32 fibers through separate handlers (as across processes) retry conflicts until every command lands", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const stream = StreamName.make("counter", "contended")
       const outcomes = yield* Effect.forEach(
         Array.from({ length: 32 }, (_, i) => i + 1),
         (by) =>
-          Effect.flatMap(
-            CommandHandler.make({ decider: counter, codec: CounterEvents, retry: undefined }),
-            (handler) => Effect.andThen(Effect.yieldNow, handler.handle(stream, { by }))
+          Effect.flatMap(CommandHandler.make({ decider: counter, codec: CounterEvents, retry: undefined }), (handler) =>
+            Effect.andThen(Effect.yieldNow, handler.handle(stream, { by }))
           ),
         { concurrency: "unbounded" }
       )
       const store = yield* EventStore.EventStore
       const events = yield* Stream.runCollect(store.readStream(stream))
       assert.strictEqual(events.length, 32)
-      assert.deepStrictEqual(events.map((e) => e.streamVersion), Array.from({ length: 32 }, (_, i) => i))
-      assert.deepStrictEqual(events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b), outcomes.map((_, i) => i + 1))
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+      assert.deepStrictEqual(
+        events.map((e) => e.streamVersion),
+        Array.from({ length: 32 }, (_, i) => i)
+      )
+      assert.deepStrictEqual(
+        events.map((e) => (e.data as { by: number }).by).sort((a, b) => a - b),
+        outcomes.map((_, i) => i + 1)
+      )
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("surfaces WrongExpectedVersion when conflicts outlive the retries", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const stream = StreamName.make("counter", "racing")
       const store = yield* EventStore.EventStore
       // A decider that lets a rival writer append behind its back on every attempt.
@@ -155,7 +186,8 @@ describe("CommandHandler", () => {
           Effect.runSync(
             Effect.ignore(
               Effect.flatMap(CounterEvents.toEventData([Incremented.make({ by: 0 })]), (data) =>
-                store.append(stream, data, ExpectedVersion.any))
+                store.append(stream, data, ExpectedVersion.any)
+              )
             )
           )
           rival++
@@ -166,10 +198,11 @@ describe("CommandHandler", () => {
       const error = yield* Effect.flip(handler.handle(stream, { by: 1 }))
       assert.strictEqual(error._tag, "WrongExpectedVersion")
       assert.strictEqual(rival, 4)
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("snapshots every N events, loads from them, and ignores mismatched or broken ones", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const stream = StreamName.make("counter", "snap")
       const snapshots = yield* SnapshotStore.SnapshotStore
       const handler = yield* CommandHandler.make({
@@ -198,10 +231,11 @@ describe("CommandHandler", () => {
       assert.deepStrictEqual(yield* handler.load(stream), { state: 25, version: 24 })
       const outcome = yield* handler.handle(stream, { by: 1 })
       assert.strictEqual(outcome.state, 26)
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("works without a snapshot store", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const handler = yield* CommandHandler.make({
         decider: counter,
         codec: CounterEvents,
@@ -209,10 +243,11 @@ describe("CommandHandler", () => {
       })
       const outcome = yield* handler.handle(StreamName.make("counter", "nosnap"), { by: 3 })
       assert.strictEqual(outcome.state, 3)
-    }).pipe(Effect.scoped, Effect.provide(EventStore.EventStore.layerMemory())))
+    }).pipe(Effect.scoped, Effect.provide(EventStore.EventStore.layerMemory()))
+  )
 
   it.live("answers temporal queries by version and by time", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
       const stream = StreamName.make("counter", "temporal")
       yield* handler.handle(stream, { by: 1 })
@@ -227,10 +262,11 @@ describe("CommandHandler", () => {
       assert.deepStrictEqual(yield* handler.loadAsOf(stream, { at: between }), { state: 11, version: 1 })
       const missing = yield* Effect.flip(handler.loadAsOf(StreamName.make("counter", "none"), { version: 3 }))
       assert.strictEqual(missing._tag, "StreamNotFound")
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.effect("a command that changes nothing appends nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const idle = Decider.make<{ readonly by: number }, EventCodec.Event<typeof CounterEvents>, number>({
         ...counter,
         decide: () => Result.succeed([])
@@ -238,12 +274,13 @@ describe("CommandHandler", () => {
       const handler = yield* CommandHandler.make({ decider: idle, codec: CounterEvents })
       const outcome = yield* handler.handle(StreamName.make("counter", "idle"), { by: 1 })
       assert.deepStrictEqual([outcome.version, outcome.events.length], [-1, 0])
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 })
 
 describe("CommandHandler idempotency keys", () => {
   it.effect("a command repeated under the same key takes effect once per stream", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
       const a = StreamName.make("counter", "idem-a")
       const b = StreamName.make("counter", "idem-b")
@@ -258,5 +295,6 @@ describe("CommandHandler idempotency keys", () => {
       assert.strictEqual((yield* handler.handle(b, { by: 5 }, { idempotencyKey: "event-1" })).state, 5)
       const store = yield* EventStore.EventStore
       assert.deepStrictEqual([yield* store.streamVersion(a), yield* store.streamVersion(b)], [1, 0])
-    }).pipe(Effect.provide(Stores)))
+    }).pipe(Effect.provide(Stores))
+  )
 })

@@ -24,7 +24,10 @@ describe("EventCodec", () => {
       _tag: "OrderPlaced",
       orderId: "o1",
       customerId: "c1",
-      items: [{ productId: "p1", quantity: 1, unitPrice: 0 }, { productId: "p2", quantity: 1, unitPrice: 0 }],
+      items: [
+        { productId: "p1", quantity: 1, unitPrice: 0 },
+        { productId: "p2", quantity: 1, unitPrice: 0 }
+      ],
       currency: "USD"
     })
     const fromV2 = OrderEvents.decode({
@@ -53,7 +56,8 @@ describe("EventCodec", () => {
     assert.isTrue(Result.isFailure(unknownVersion) && unknownVersion.failure._tag === "UnknownSchemaVersion")
 
     const invalid = OrderEvents.decode({ type: "OrderPlaced", version: 1, data: { orderId: 7 } })
-    if (Result.isSuccess(invalid) || invalid.failure._tag !== "InvalidEventData") return assert.fail("expected InvalidEventData")
+    if (Result.isSuccess(invalid) || invalid.failure._tag !== "InvalidEventData")
+      return assert.fail("expected InvalidEventData")
     assert.strictEqual(invalid.failure.type, "OrderPlaced")
     assert.strictEqual(invalid.failure.schemaVersion, 1)
     assert.match(invalid.failure.issue, /orderId/)
@@ -73,7 +77,7 @@ describe("EventCodec", () => {
     })
     if (Result.isSuccess(result)) return assert.fail("expected a failure")
     assert.strictEqual(result.failure._tag, "InvalidEventData")
-    assert.include(result.failure.message, "\"order-o1\" version 5")
+    assert.include(result.failure.message, '"order-o1" version 5')
     assert.include(result.failure.message, "PaymentConfirmed (schema version 1)")
   })
 
@@ -83,7 +87,7 @@ describe("EventCodec", () => {
   })
 
   it.effect("is also an Effect Schema between events and the stored form", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const decoded = yield* Schema.decodeUnknownEffect(OrderEvents.schema)({
         type: "OrderPlaced",
         version: 1,
@@ -92,9 +96,12 @@ describe("EventCodec", () => {
       assert.strictEqual(decoded._tag, "OrderPlaced")
       const encoded = yield* Schema.encodeEffect(OrderEvents.schema)(v3)
       assert.strictEqual(encoded.version, 3)
-      const error = yield* Effect.flip(Schema.decodeUnknownEffect(OrderEvents.schema)({ type: "Nope", version: 1, data: {} }))
-      assert.include(error.message, "Unknown event type \"Nope\"")
-    }))
+      const error = yield* Effect.flip(
+        Schema.decodeUnknownEffect(OrderEvents.schema)({ type: "Nope", version: 1, data: {} })
+      )
+      assert.include(error.message, 'Unknown event type "Nope"')
+    })
+  )
 
   it("refuses a codec that declares a type twice", () => {
     const A = EventType.make("A", {})

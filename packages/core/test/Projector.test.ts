@@ -21,56 +21,68 @@ const Stores = Layer.mergeAll(
 const noRetry = { retry: Schedule.recurs(0) }
 
 /** Places orders `from` to `to - 1` and pays the even ones. */
-const placeAndPay = Effect.fn(function*(to: number, from = 0) {
+const placeAndPay = Effect.fn(function* (to: number, from = 0) {
   const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
   for (let i = from; i < to; i++) {
     const stream = StreamName.make("order", `o${i}`)
-    yield* orders.handle(stream, Order.PlaceOrder.make({
-      orderId: `o${i}`,
-      customerId: `c${i % 3}`,
-      items: [{ productId: "p", quantity: 1, unitPrice: 100 + i }],
-      currency: "EUR"
-    }))
-    if (i % 2 === 0) yield* orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: `r${i}`, amount: 100 + i }))
+    yield* orders.handle(
+      stream,
+      Order.PlaceOrder.make({
+        orderId: `o${i}`,
+        customerId: `c${i % 3}`,
+        items: [{ productId: "p", quantity: 1, unitPrice: 100 + i }],
+        currency: "EUR"
+      })
+    )
+    if (i % 2 === 0)
+      yield* orders.handle(stream, Order.ConfirmPayment.make({ paymentReference: `r${i}`, amount: 100 + i }))
   }
 })
 
 /** Revenue per customer, kept idempotent by remembering handled event ids (at-least-once target). */
-const revenueProjection = (readModel: Ref.Ref<{ seen: ReadonlySet<string>; revenue: Record<string, number> }>, options?: {
-  readonly failOn?: (orderId: string) => boolean
-  readonly then?: "park" | "halt"
-}) =>
+const revenueProjection = (
+  readModel: Ref.Ref<{ seen: ReadonlySet<string>; revenue: Record<string, number> }>,
+  options?: {
+    readonly failOn?: (orderId: string) => boolean
+    readonly action?: "park" | "halt"
+  }
+) =>
   Projection.make({
     name: "revenue",
     version: 1,
     codec: Order.OrderEvents,
     types: ["PaymentConfirmed"],
     batchSize: 7,
-    failure: { ...noRetry, then: options?.then ?? "park" },
+    failure: { ...noRetry, action: options?.action ?? "park" },
     handle: (envelope) =>
       options?.failOn?.(envelope.event.orderId)
         ? Effect.fail(new Error(`cannot project ${envelope.event.orderId}`))
         : Ref.update(readModel, (m) =>
-          m.seen.has(envelope.eventId) ? m : {
-            seen: new Set([...m.seen, envelope.eventId]),
-            revenue: { ...m.revenue, [envelope.event.orderId]: envelope.event.amount }
-          })
+            m.seen.has(envelope.eventId)
+              ? m
+              : {
+                  seen: new Set([...m.seen, envelope.eventId]),
+                  revenue: { ...m.revenue, [envelope.event.orderId]: envelope.event.amount }
+                }
+          )
   })
 
-const emptyModel = () => Ref.make({ seen: new Set<string>() as ReadonlySet<string>, revenue: {} as Record<string, number> })
+const emptyModel = () =>
+  Ref.make({ seen: new Set<string>() as ReadonlySet<string>, revenue: {} as Record<string, number> })
 
 describe("Projector", () => {
   it.live("catches up, then follows live appends, checkpointing as it goes", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(10)
       const model = yield* emptyModel()
       const projection = revenueProjection(model)
       const fiber = yield* Effect.forkChild(Projector.run(projection))
       yield* Effect.repeat(Ref.get(model), { until: (m) => m.seen.size === 5, schedule: Schedule.spaced("2 millis") })
       yield* placeAndPay(20, 10)
-      yield* Effect.repeat(Ref.get(model), { until: (m) => m.seen.size === 10, schedule: Schedule.spaced("2 millis") }).pipe(
-        Effect.timeout("5 seconds")
-      )
+      yield* Effect.repeat(Ref.get(model), {
+        until: (m) => m.seen.size === 10,
+        schedule: Schedule.spaced("2 millis")
+      }).pipe(Effect.timeout("5 seconds"))
       const checkpoint = yield* (yield* CheckpointStore.CheckpointStore).load("revenue@v1")
       const lastPayment = StreamName.make("order", "o18")
       const [, paid] = yield* Stream.runCollect((yield* EventStore.EventStore).readStream(lastPayment))
@@ -78,11 +90,15 @@ describe("Projector", () => {
       yield* Fiber.interrupt(fiber)
       const final = yield* Ref.get(model)
       assert.strictEqual(final.seen.size, 10)
-      assert.deepStrictEqual(final.revenue, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`o${2 * i}`, 100 + 2 * i])))
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+      assert.deepStrictEqual(
+        final.revenue,
+        Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`o${2 * i}`, 100 + 2 * i]))
+      )
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("parks a poison event with its error and carries on; replaying it after a fix applies it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(10)
       const model = yield* emptyModel()
       const broken = revenueProjection(model, { failOn: (id) => id === "o4" })
@@ -98,19 +114,26 @@ describe("Projector", () => {
       assert.isTrue(yield* Projector.replayParked(fixed, parked[0]!.envelope.eventId))
       assert.deepStrictEqual(Object.keys((yield* Ref.get(model)).revenue).sort(), ["o0", "o2", "o4", "o6", "o8"])
       assert.strictEqual((yield* deadLetters.list("revenue@v1")).length, 0)
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("parks an event that no longer decodes", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(4)
       const store = yield* EventStore.EventStore
-      yield* store.append(StreamName.make("order", "bad"), [{
-        eventId: "0190a8b0-0000-7000-8000-0000000000cc",
-        type: "PaymentConfirmed",
-        schemaVersion: 1,
-        data: { orderId: "bad", paymentReference: "r", amount: "lots" },
-        metadata: {}
-      }], ExpectedVersion.noStream)
+      yield* store.append(
+        StreamName.make("order", "bad"),
+        [
+          {
+            eventId: "0190a8b0-0000-7000-8000-0000000000cc",
+            type: "PaymentConfirmed",
+            schemaVersion: 1,
+            data: { orderId: "bad", paymentReference: "r", amount: "lots" },
+            metadata: {}
+          }
+        ],
+        ExpectedVersion.noStream
+      )
       yield* placeAndPay(0)
       const model = yield* emptyModel()
       yield* Projector.catchUp(revenueProjection(model))
@@ -118,23 +141,27 @@ describe("Projector", () => {
       assert.strictEqual(parked.length, 1)
       assert.include(parked[0]!.error, "InvalidEventData")
       assert.strictEqual((yield* Ref.get(model)).seen.size, 2)
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("halts on a poison event under the halt policy, says why, and resumes there once fixed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(10)
       const model = yield* emptyModel()
-      const error = yield* Effect.flip(Projector.catchUp(revenueProjection(model, { failOn: (id) => id === "o4", then: "halt" })))
+      const error = yield* Effect.flip(
+        Projector.catchUp(revenueProjection(model, { failOn: (id) => id === "o4", action: "halt" }))
+      )
       assert.strictEqual(error._tag, "ProjectionHalted")
-      assert.include(error.message, "\"order-o4\" version 1")
+      assert.include(error.message, '"order-o4" version 1')
       assert.include(error.message, "cannot project o4")
       assert.strictEqual((yield* (yield* DeadLetterStore.DeadLetterStore).list()).length, 0)
       yield* Projector.catchUp(revenueProjection(model))
       assert.deepStrictEqual(Object.keys((yield* Ref.get(model)).revenue).sort(), ["o0", "o2", "o4", "o6", "o8"])
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("interrupted at random points and restarted, ends equal to a fresh rebuild", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(60)
       const model = yield* emptyModel()
       const projection = revenueProjection(model)
@@ -148,10 +175,11 @@ describe("Projector", () => {
       yield* Projector.catchUp({ ...revenueProjection(fresh), version: 2 })
       assert.deepStrictEqual((yield* Ref.get(model)).revenue, (yield* Ref.get(fresh)).revenue)
       assert.strictEqual((yield* Ref.get(fresh)).seen.size, 30)
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 
   it.live("reports rebuild progress", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* placeAndPay(30)
       const model = yield* emptyModel()
       const seen: Array<Projector.Progress> = []
@@ -160,5 +188,6 @@ describe("Projector", () => {
       const last = seen[seen.length - 1]!
       assert.strictEqual(last.done, last.total)
       assert.isTrue(seen.every((p, i) => i === 0 || p.done >= seen[i - 1]!.done))
-    }).pipe(Effect.scoped, Effect.provide(Stores)))
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 })

@@ -32,11 +32,11 @@ const wallet = Decider.make<WalletCommand, WalletEvent, number, InsufficientFund
           : Result.succeed([Withdrawn.make({ amount: command.amount })])
     }
   },
-  evolve: (balance, event) => event._tag === "Deposited" ? balance + event.amount : balance - event.amount
+  evolve: (balance, event) => (event._tag === "Deposited" ? balance + event.amount : balance - event.amount)
 })
 
 // Running commands: load → decide → append with the expected version, retried on conflict.
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   const wallets = yield* CommandHandler.make({ decider: wallet, codec: WalletEvents })
   const stream = StreamName.make("wallet", "alice")
   yield* wallets.handle(stream, { _tag: "Deposit", amount: 100 })
@@ -49,8 +49,9 @@ const program = Effect.gen(function*() {
 // --- README example end ---
 
 it.effect("the README example runs", () =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     assert.strictEqual(yield* program, 70)
     const rejected = Decider.run(wallet, [Deposited.make({ amount: 5 })], { _tag: "Withdraw", amount: 10 })
     assert.isTrue(Result.isFailure(rejected) && rejected.failure._tag === "InsufficientFunds")
-  }))
+  })
+)
