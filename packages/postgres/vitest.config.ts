@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     name: "postgres",
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    globalSetup: ["../testing/src/PgGlobalSetup.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000
   }
 })

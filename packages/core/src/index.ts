@@ -1,6 +1,7 @@
 /**
  * @since 0.1.0
  */
+export * as AppendCheck from "./AppendCheck.ts"
 export * as CheckpointStore from "./CheckpointStore.ts"
 export * as CommandHandler from "./CommandHandler.ts"
 export * as DeadLetterStore from "./DeadLetterStore.ts"

@@ -13,7 +13,7 @@ import {
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
 import * as StreamName from "../StreamName.ts"
-import { type CheckedEvent, checkAppend } from "./appendValidation.ts"
+import { type CheckedEvent, check as checkAppend } from "../AppendCheck.ts"
 
 interface Recorded {
   readonly stream: string

@@ -1,9 +1,20 @@
+/**
+ * The checks every store runs on an append before it reaches storage, so all
+ * stores accept and reject exactly the same input.
+ *
+ * @since 0.1.0
+ */
 import { Result } from "effect"
-import type { EventData } from "../Envelope.ts"
-import { InvalidAppend, type StreamAppend } from "../EventStore.ts"
-import { isEventId } from "../EventId.ts"
+import type { EventData } from "./Envelope.ts"
+import { isEventId } from "./EventId.ts"
+import { InvalidAppend, type StreamAppend } from "./EventStore.ts"
 
-/** An event checked for appending, with its data and metadata as JSON text. */
+/**
+ * An event checked for appending, with its data and metadata as JSON text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CheckedEvent {
   readonly event: EventData
   readonly dataJson: string
@@ -34,12 +45,15 @@ const toJson = (value: unknown): string | undefined => {
 }
 
 /**
- * Checks every event of an append before it reaches storage: ids are UUIDs
+ * Checks every event of an append: ids are UUIDs
  * and unique within the append, types are non-empty, schema versions are
  * positive integers, data and metadata are JSON, and each event's JSON is at
- * most `maxEventBytes`.
+ * most `maxEventBytes` (UTF-8). Ids come back in lower case.
+ *
+ * @since 0.1.0
+ * @category validation
  */
-export const checkAppend = (
+export const check = (
   append: StreamAppend,
   maxEventBytes: number
 ): Result.Result<ReadonlyArray<CheckedEvent>, InvalidAppend> => {

@@ -1,0 +1,295 @@
+/**
+ * The PostgreSQL event store: the core `EventStore` service on an
+ * `effect/sql` `SqlClient` (from `@effect/sql-pg`), so an app can share one
+ * pool — and one transaction — between the store and its own tables.
+ *
+ * - An append is one statement (a SQL function): it locks the stream,
+ *   checks idempotency and the expected version, inserts every event with one
+ *   `unnest` insert, bumps the stream row and sends `NOTIFY` on commit.
+ * - Appends also work inside the caller's `sql.withTransaction`; make the
+ *   append the transaction's first write (see `PgSchema` on why).
+ * - The global log is read in batches below the oldest running transaction,
+ *   ordered by (transaction id, sequence): never skipping a late commit.
+ * - Subscriptions catch up in batches, then wait for `LISTEN` wake-ups with a
+ *   polling fallback; a dropped listener connection is re-established, and
+ *   since reading is by position nothing is lost or repeated.
+ *
+ * @since 0.1.0
+ */
+import { AppendCheck, type Envelope, EventStore, type ExpectedVersion, Position, StoreError, StreamName } from "@chronicle/core"
+import { PgClient } from "@effect/sql-pg"
+import { Array as Arr, DateTime, Deferred, Duration, Effect, Layer, Option, Queue, Result, Schedule, Stream } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import * as PgSchema from "./PgSchema.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The PostgreSQL schema of the tables (default `chronicle`). */
+  readonly schema?: string | undefined
+  /** The size limit of one event's JSON, checked before the database (default 1 MiB). */
+  readonly maxEventBytes?: number | undefined
+  /** Events fetched per round trip when reading (default 1000). */
+  readonly batchSize?: number | undefined
+  /** How often a caught-up subscription polls when no `NOTIFY` arrives (default 1 s). */
+  readonly pollInterval?: Duration.Input | undefined
+  /** Run the migrations when the layer is built (default true). */
+  readonly migrate?: boolean | undefined
+}
+
+interface EventRow {
+  readonly commit: string
+  readonly sequence: bigint | string
+  readonly event_id: string
+  readonly stream: string
+  readonly stream_version: number
+  readonly type: string
+  readonly schema_version: number
+  readonly data: unknown
+  readonly metadata: unknown
+  readonly recorded_at: Date
+}
+
+const toEnvelope = (row: EventRow): Envelope.Envelope => ({
+  eventId: row.event_id,
+  stream: row.stream as StreamName.StreamName,
+  streamVersion: row.stream_version,
+  position: Position.make(BigInt(row.commit), BigInt(row.sequence)),
+  type: row.type,
+  schemaVersion: row.schema_version,
+  data: row.data,
+  metadata: row.metadata as Envelope.Metadata,
+  recordedAt: DateTime.fromDateUnsafe(row.recorded_at)
+})
+
+const expectedKind = (expected: ExpectedVersion.ExpectedVersion) => {
+  switch (expected._tag) {
+    case "Exact":
+      return ["exact", expected.version] as const
+    case "NoStream":
+      return ["no_stream", -1] as const
+    case "StreamExists":
+      return ["stream_exists", -1] as const
+    case "Any":
+      return ["any", -1] as const
+  }
+}
+
+const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
+  expected._tag === "Exact" ? String(expected.version) : expected._tag
+
+/**
+ * Builds the store on the `SqlClient` (and `PgClient`, for `LISTEN`) in
+ * context. Runs the migrations first unless `migrate: false`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) {
+  const sql = yield* SqlClient.SqlClient
+  const pg = yield* PgClient.PgClient
+  const schema = options?.schema ?? PgSchema.defaultSchema
+  const maxEventBytes = options?.maxEventBytes ?? EventStore.defaultMaxEventBytes
+  const defaultBatch = options?.batchSize ?? 1000
+  const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
+  if (options?.migrate !== false) yield* PgSchema.migrate(schema)
+
+  const storeError = (operation: string) => (cause: SqlError.SqlError) => new StoreError.StoreError({ operation, cause })
+
+  const appendOne = (append: EventStore.StreamAppend) =>
+    Effect.gen(function*() {
+      const checked = AppendCheck.check(append, maxEventBytes)
+      if (Result.isFailure(checked)) return yield* checked.failure
+      const events = checked.success
+      const [kind, expected] = expectedKind(append.expectedVersion)
+      const rows = yield* sql<{ status: string; stream_version: number; commits: ReadonlyArray<string> | null; sequences: ReadonlyArray<string> | null }>`
+        SELECT * FROM ${sql(schema)}.append(
+          ${append.stream}, ${StreamName.category(append.stream)}, ${kind}, ${expected},
+          ${events.map((e) => e.event.eventId)}::uuid[], ${events.map((e) => e.event.type)}::text[],
+          ${events.map((e) => e.event.schemaVersion)}::int4[], ${events.map((e) => e.dataJson)}::text[],
+          ${events.map((e) => e.metadataJson)}::text[]
+        )`.pipe(
+        Effect.catchReason("SqlError", "UniqueViolation", () =>
+          Effect.fail(new EventStore.DuplicateEventId({ stream: append.stream, eventId: events.map((e) => e.event.eventId).join(", ") })))
+      )
+      const row = rows[0]!
+      switch (row.status) {
+        case "wrong_version":
+          return yield* new EventStore.WrongExpectedVersion({
+            stream: append.stream,
+            expected: formatExpected(append.expectedVersion),
+            actualVersion: row.stream_version
+          })
+        case "duplicate":
+          return yield* new EventStore.DuplicateEventId({ stream: append.stream, eventId: events[0]!.event.eventId })
+        default: {
+          const commits = row.commits ?? []
+          const sequences = row.sequences ?? []
+          return {
+            stream: append.stream,
+            streamVersion: row.stream_version,
+            positions: commits.map((commit, i) => Position.make(BigInt(commit), BigInt(sequences[i]!)))
+          } satisfies EventStore.AppendResult
+        }
+      }
+    })
+
+  const mapSqlError = <A, E, R>(operation: string) => (effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+    Effect.catchTag(effect, "SqlError", (e) => Effect.fail(storeError(operation)(e as SqlError.SqlError))) as Effect.Effect<
+      A,
+      Exclude<E, SqlError.SqlError> | StoreError.StoreError,
+      R
+    >
+
+  const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
+    appendOne({ stream, events, expectedVersion }).pipe(mapSqlError("EventStore.append"))
+
+  const appendMany: EventStore.EventStore["Service"]["appendMany"] = (appends) => {
+    // Lock streams in a fixed order so concurrent multi-stream appends cannot deadlock.
+    const order = appends.map((a, i) => [a, i] as const).sort(([a], [b]) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
+    const seen = new Set<string>()
+    for (const [a] of order) {
+      if (seen.has(a.stream)) {
+        return Effect.fail(
+          new EventStore.InvalidAppend({ stream: a.stream, reason: "the stream appears twice in one appendMany; merge its events" })
+        )
+      }
+      seen.add(a.stream)
+    }
+    return sql.withTransaction(
+      Effect.map(Effect.forEach(order, ([a]) => appendOne(a)), (results) => {
+        const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
+        order.forEach(([, index], i) => (inInputOrder[index] = results[i]!))
+        return inInputOrder
+      })
+    ).pipe(mapSqlError("EventStore.appendMany"))
+  }
+
+  const columns = sql.literal(
+    "transaction_id::text AS commit, sequence, event_id, stream, stream_version, type, schema_version, data, metadata, recorded_at"
+  )
+
+  const readStream = (stream: StreamName.StreamName, readOptions?: EventStore.ReadStreamOptions) => {
+    const backward = readOptions?.direction === "backward"
+    const max = readOptions?.maxCount ?? Number.POSITIVE_INFINITY
+    const first = readOptions?.from ?? (backward ? 2_147_483_647 : 0)
+    return Stream.paginate({ from: first, read: 0 }, (cursor) =>
+      Effect.gen(function*() {
+        const limit = Math.min(defaultBatch, max - cursor.read)
+        const rows = backward
+          ? yield* sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+              WHERE stream = ${stream} AND stream_version <= ${cursor.from}
+              ORDER BY stream_version DESC LIMIT ${limit}`
+          : yield* sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+              WHERE stream = ${stream} AND stream_version >= ${cursor.from}
+              ORDER BY stream_version LIMIT ${limit}`
+        const read = cursor.read + rows.length
+        const last = rows[rows.length - 1]
+        const more = rows.length === limit && read < max && last !== undefined
+        return [
+          rows.map(toEnvelope),
+          more ? Option.some({ from: backward ? last.stream_version - 1 : last.stream_version + 1, read }) : Option.none()
+        ] as const
+      }).pipe(mapSqlError("EventStore.readStream"))
+    )
+  }
+
+  /** One batch of the global log after `after`, below the oldest running transaction. */
+  const logPage = (after: Position.Position, filter: EventStore.ReadAllOptions | undefined, limit: number) => {
+    const categories = filter?.categories
+    const types = filter?.types
+    return sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+      WHERE (transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
+        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ${categories === undefined ? sql.literal("") : sql`AND category = ANY(${categories}::text[])`}
+        ${types === undefined ? sql.literal("") : sql`AND type = ANY(${types}::text[])`}
+      ORDER BY transaction_id, sequence
+      LIMIT ${limit}`.pipe(Effect.map(Arr.map(toEnvelope)))
+  }
+
+  const head = sql<{ commit: string; sequence: bigint | string }>`
+    SELECT transaction_id::text AS commit, sequence FROM ${sql(schema)}.events
+    WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY transaction_id DESC, sequence DESC LIMIT 1`.pipe(
+    Effect.map((rows) => (rows[0] === undefined ? Position.start : Position.make(BigInt(rows[0].commit), BigInt(rows[0].sequence)))),
+    mapSqlError("EventStore.head")
+  )
+
+  const readAll = (readOptions?: EventStore.ReadAllOptions) =>
+    Stream.unwrap(
+      Effect.map(head, (until) => {
+        const batch = readOptions?.batchSize ?? defaultBatch
+        return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
+          logPage(after, readOptions, batch).pipe(
+            Effect.map((envelopes) => {
+              const upToHead = envelopes.filter((e) => !Position.isAfter(e.position, until))
+              const last = upToHead[upToHead.length - 1]
+              return [
+                upToHead,
+                last !== undefined && upToHead.length === batch && Position.isAfter(until, last.position)
+                  ? Option.some(last.position)
+                  : Option.none()
+              ] as const
+            }),
+            mapSqlError("EventStore.readAll")
+          ))
+      })
+    )
+
+  // Wake-ups: one listener connection per store, re-established when it drops.
+  let wake = Deferred.makeUnsafe<void>()
+  const signal = Effect.sync(() => {
+    const current = wake
+    wake = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(current, Effect.void)
+  })
+  yield* Effect.scoped(
+    Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
+      Effect.forever(Effect.andThen(Queue.take(notifications), signal)))
+  ).pipe(
+    Effect.catchCause((cause) => Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)),
+    Effect.repeat(Schedule.spaced("500 millis")),
+    Effect.forkScoped
+  )
+
+  const subscribe = (readOptions?: EventStore.ReadAllOptions) => {
+    const batch = readOptions?.batchSize ?? defaultBatch
+    return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
+      Effect.gen(function*() {
+        const wakeUp = wake
+        const envelopes = yield* logPage(after, readOptions, batch)
+        if (envelopes.length === 0) {
+          // Caught up: wait for a NOTIFY, or poll (a long transaction may have held the log back).
+          yield* Effect.timeoutOption(Deferred.await(wakeUp), pollInterval)
+          return [envelopes, Option.some(after)] as const
+        }
+        return [envelopes, Option.some(envelopes[envelopes.length - 1]!.position)] as const
+      }).pipe(mapSqlError("EventStore.subscribe")))
+  }
+
+  return EventStore.EventStore.of({
+    append,
+    appendMany,
+    readStream,
+    streamVersion: (stream) =>
+      sql<{ version: number }>`SELECT version FROM ${sql(schema)}.streams WHERE stream = ${stream}`.pipe(
+        Effect.map((rows) => rows[0]?.version ?? -1),
+        mapSqlError("EventStore.streamVersion")
+      ),
+    readAll,
+    subscribe,
+    head
+  })
+})
+
+/**
+ * The `EventStore` layer on the `PgClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<EventStore.EventStore, SqlError.SqlError, PgClient.PgClient | SqlClient.SqlClient> =>
+  Layer.effect(EventStore.EventStore, make(options))
+
