@@ -16,9 +16,29 @@
  *
  * @since 0.1.0
  */
-import { AppendCheck, type Envelope, EventStore, type ExpectedVersion, Position, StoreError, StreamName } from "@chronicle/core"
+import {
+  AppendCheck,
+  type Envelope,
+  EventStore,
+  type ExpectedVersion,
+  Position,
+  StoreError,
+  StreamName
+} from "@chronicle/core"
 import { PgClient } from "@effect/sql-pg"
-import { Array as Arr, DateTime, Deferred, Duration, Effect, Layer, Option, Queue, Result, Schedule, Stream } from "effect"
+import {
+  Array as Arr,
+  DateTime,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Result,
+  Schedule,
+  Stream
+} from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as PgSchema from "./PgSchema.ts"
 
@@ -87,7 +107,7 @@ const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) {
+export const make = Effect.fn("PgEventStore.make")(function* (options?: Options) {
   const sql = yield* SqlClient.SqlClient
   const pg = yield* PgClient.PgClient
   const schema = options?.schema ?? PgSchema.defaultSchema
@@ -96,15 +116,21 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
   const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
 
-  const storeError = (operation: string) => (cause: SqlError.SqlError) => new StoreError.StoreError({ operation, cause })
+  const storeError = (operation: string) => (cause: SqlError.SqlError) =>
+    new StoreError.StoreError({ operation, cause })
 
   const appendOne = (append: EventStore.StreamAppend) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const checked = AppendCheck.check(append, maxEventBytes)
       if (Result.isFailure(checked)) return yield* checked.failure
       const events = checked.success
       const [kind, expected] = expectedKind(append.expectedVersion)
-      const rows = yield* sql<{ status: string; stream_version: number; commits: ReadonlyArray<string> | null; sequences: ReadonlyArray<string> | null }>`
+      const rows = yield* sql<{
+        status: string
+        stream_version: number
+        commits: ReadonlyArray<string> | null
+        sequences: ReadonlyArray<string> | null
+      }>`
         SELECT * FROM ${sql(schema)}.append(
           ${append.stream}, ${StreamName.category(append.stream)}, ${kind}, ${expected},
           ${events.map((e) => e.event.eventId)}::uuid[], ${events.map((e) => e.event.type)}::text[],
@@ -112,7 +138,13 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
           ${events.map((e) => e.metadataJson)}::text[]
         )`.pipe(
         Effect.catchReason("SqlError", "UniqueViolation", () =>
-          Effect.fail(new EventStore.DuplicateEventId({ stream: append.stream, eventId: events.map((e) => e.event.eventId).join(", ") })))
+          Effect.fail(
+            new EventStore.DuplicateEventId({
+              stream: append.stream,
+              eventId: events.map((e) => e.event.eventId).join(", ")
+            })
+          )
+        )
       )
       const row = rows[0]!
       switch (row.status) {
@@ -136,35 +168,45 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
       }
     })
 
-  const mapSqlError = <A, E, R>(operation: string) => (effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
-    Effect.catchTag(effect, "SqlError", (e) => Effect.fail(storeError(operation)(e as SqlError.SqlError))) as Effect.Effect<
-      A,
-      Exclude<E, SqlError.SqlError> | StoreError.StoreError,
-      R
-    >
+  const mapSqlError =
+    <A, E, R>(operation: string) =>
+    (effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+      Effect.catchTag(effect, "SqlError", (e) =>
+        Effect.fail(storeError(operation)(e as SqlError.SqlError))
+      ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError.StoreError, R>
 
   const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
     appendOne({ stream, events, expectedVersion }).pipe(mapSqlError("EventStore.append"))
 
   const appendMany: EventStore.EventStore["Service"]["appendMany"] = (appends) => {
     // Lock streams in a fixed order so concurrent multi-stream appends cannot deadlock.
-    const order = appends.map((a, i) => [a, i] as const).sort(([a], [b]) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
+    const order = appends
+      .map((a, i) => [a, i] as const)
+      .sort(([a], [b]) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
     const seen = new Set<string>()
     for (const [a] of order) {
       if (seen.has(a.stream)) {
         return Effect.fail(
-          new EventStore.InvalidAppend({ stream: a.stream, reason: "the stream appears twice in one appendMany; merge its events" })
+          new EventStore.InvalidAppend({
+            stream: a.stream,
+            reason: "the stream appears twice in one appendMany; merge its events"
+          })
         )
       }
       seen.add(a.stream)
     }
-    return sql.withTransaction(
-      Effect.map(Effect.forEach(order, ([a]) => appendOne(a)), (results) => {
-        const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
-        order.forEach(([, index], i) => (inInputOrder[index] = results[i]!))
-        return inInputOrder
-      })
-    ).pipe(mapSqlError("EventStore.appendMany"))
+    return sql
+      .withTransaction(
+        Effect.map(
+          Effect.forEach(order, ([a]) => appendOne(a)),
+          (results) => {
+            const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
+            order.forEach(([, index], i) => (inInputOrder[index] = results[i]!))
+            return inInputOrder
+          }
+        )
+      )
+      .pipe(mapSqlError("EventStore.appendMany"))
   }
 
   const columns = sql.literal(
@@ -176,7 +218,7 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
     const max = readOptions?.maxCount ?? Number.POSITIVE_INFINITY
     const first = readOptions?.from ?? (backward ? 2_147_483_647 : 0)
     return Stream.paginate({ from: first, read: 0 }, (cursor) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const limit = Math.min(defaultBatch, max - cursor.read)
         const rows = backward
           ? yield* sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
@@ -190,7 +232,9 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
         const more = rows.length === limit && read < max && last !== undefined
         return [
           rows.map(toEnvelope),
-          more ? Option.some({ from: backward ? last.stream_version - 1 : last.stream_version + 1, read }) : Option.none()
+          more
+            ? Option.some({ from: backward ? last.stream_version - 1 : last.stream_version + 1, read })
+            : Option.none()
         ] as const
       }).pipe(mapSqlError("EventStore.readStream"))
     )
@@ -213,7 +257,9 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
     SELECT transaction_id::text AS commit, sequence FROM ${sql(schema)}.events
     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY transaction_id DESC, sequence DESC LIMIT 1`.pipe(
-    Effect.map((rows) => (rows[0] === undefined ? Position.start : Position.make(BigInt(rows[0].commit), BigInt(rows[0].sequence)))),
+    Effect.map((rows) =>
+      rows[0] === undefined ? Position.start : Position.make(BigInt(rows[0].commit), BigInt(rows[0].sequence))
+    ),
     mapSqlError("EventStore.head")
   )
 
@@ -234,7 +280,8 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
               ] as const
             }),
             mapSqlError("EventStore.readAll")
-          ))
+          )
+        )
       })
     )
 
@@ -247,9 +294,12 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
   })
   yield* Effect.scoped(
     Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
-      Effect.forever(Effect.andThen(Queue.take(notifications), signal)))
+      Effect.forever(Effect.andThen(Queue.take(notifications), signal))
+    )
   ).pipe(
-    Effect.catchCause((cause) => Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)),
+    Effect.catchCause((cause) =>
+      Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)
+    ),
     Effect.repeat(Schedule.spaced("500 millis")),
     Effect.forkScoped
   )
@@ -257,7 +307,7 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
   const subscribe = (readOptions?: EventStore.ReadAllOptions) => {
     const batch = readOptions?.batchSize ?? defaultBatch
     return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const wakeUp = wake
         const envelopes = yield* logPage(after, readOptions, batch)
         if (envelopes.length === 0) {
@@ -266,7 +316,8 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
           return [envelopes, Option.some(after)] as const
         }
         return [envelopes, Option.some(envelopes[envelopes.length - 1]!.position)] as const
-      }).pipe(mapSqlError("EventStore.subscribe")))
+      }).pipe(mapSqlError("EventStore.subscribe"))
+    )
   }
 
   return EventStore.EventStore.of({
@@ -290,6 +341,7 @@ export const make = Effect.fn("PgEventStore.make")(function*(options?: Options) 
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<EventStore.EventStore, SqlError.SqlError, PgClient.PgClient | SqlClient.SqlClient> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<EventStore.EventStore, SqlError.SqlError, PgClient.PgClient | SqlClient.SqlClient> =>
   Layer.effect(EventStore.EventStore, make(options))
-

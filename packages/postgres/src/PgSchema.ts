@@ -32,7 +32,7 @@ export const defaultSchema = "chronicle"
  * @since 0.1.0
  * @category utils
  */
-export const quote = (identifier: string): string => `"${identifier.replaceAll("\"", "\"\"")}"`
+export const quote = (identifier: string): string => `"${identifier.replaceAll('"', '""')}"`
 
 /**
  * The `LISTEN/NOTIFY` channel on which appends to a schema are announced.
@@ -49,12 +49,15 @@ const migrations = (
   schema: string,
   s = quote(schema)
 ): ReadonlyArray<readonly [id: number, name: string, statements: ReadonlyArray<string>]> => [
-  [1, "event store", [
-    `CREATE TABLE ${s}.streams (
+  [
+    1,
+    "event store",
+    [
+      `CREATE TABLE ${s}.streams (
       stream text PRIMARY KEY,
       version integer NOT NULL
     )`,
-    `CREATE TABLE ${s}.events (
+      `CREATE TABLE ${s}.events (
       transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
       sequence bigint GENERATED ALWAYS AS IDENTITY,
       event_id uuid NOT NULL,
@@ -70,8 +73,8 @@ const migrations = (
       CONSTRAINT events_event_id UNIQUE (event_id),
       CONSTRAINT events_stream_version UNIQUE (stream, stream_version)
     )`,
-    `CREATE INDEX events_category ON ${s}.events (category, transaction_id, sequence)`,
-    `CREATE FUNCTION ${s}.append(
+      `CREATE INDEX events_category ON ${s}.events (category, transaction_id, sequence)`,
+      `CREATE FUNCTION ${s}.append(
       p_stream text, p_category text, p_expected_kind text, p_expected integer,
       p_ids uuid[], p_types text[], p_schema_versions integer[], p_data text[], p_metadata text[]
     ) RETURNS TABLE (status text, stream_version integer, commits text[], sequences text[])
@@ -80,14 +83,19 @@ const migrations = (
       v_current integer;
       v_first_stream text;
       v_first_version integer;
+      v_first_transaction xid8;
       v_count integer := cardinality(p_ids);
     BEGIN
       PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
 
-      SELECT e.stream, e.stream_version INTO v_first_stream, v_first_version
+      SELECT e.stream, e.stream_version, e.transaction_id INTO v_first_stream, v_first_version, v_first_transaction
         FROM ${s}.events e WHERE e.event_id = p_ids[1];
       IF FOUND THEN
+        -- A repeat is the whole of an earlier append: the same ids, in order, and nothing
+        -- else that its transaction wrote to the stream.
         IF v_first_stream = p_stream AND v_count = (
+          SELECT count(*) FROM ${s}.events e WHERE e.stream = p_stream AND e.transaction_id = v_first_transaction
+        ) AND v_count = (
           SELECT count(*) FROM ${s}.events e
           WHERE e.stream = p_stream
             AND e.stream_version BETWEEN v_first_version AND v_first_version + v_count - 1
@@ -133,20 +141,20 @@ const migrations = (
       PERFORM pg_notify(${literal(channel(schema))}, '');
     END;
     $fn$`,
-    `CREATE TABLE ${s}.snapshots (
+      `CREATE TABLE ${s}.snapshots (
       stream text PRIMARY KEY,
       stream_version integer NOT NULL,
       schema_version integer NOT NULL,
       state json NOT NULL,
       recorded_at timestamptz NOT NULL DEFAULT statement_timestamp()
     )`,
-    `CREATE TABLE ${s}.checkpoints (
+      `CREATE TABLE ${s}.checkpoints (
       name text PRIMARY KEY,
       commit_position bigint NOT NULL,
       sequence bigint NOT NULL,
       updated_at timestamptz NOT NULL DEFAULT statement_timestamp()
     )`,
-    `CREATE TABLE ${s}.dead_letters (
+      `CREATE TABLE ${s}.dead_letters (
       projection text NOT NULL,
       event_id uuid NOT NULL,
       envelope json NOT NULL,
@@ -156,7 +164,8 @@ const migrations = (
       parked_at timestamptz NOT NULL DEFAULT statement_timestamp(),
       PRIMARY KEY (projection, event_id)
     )`
-  ]]
+    ]
+  ]
 ]
 
 /**
@@ -167,11 +176,11 @@ const migrations = (
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = Effect.fn("PgSchema.migrate")(function*(schema: string = defaultSchema) {
+export const migrate = Effect.fn("PgSchema.migrate")(function* (schema: string = defaultSchema) {
   const sql = yield* SqlClient.SqlClient
   const s = quote(schema)
   yield* sql.withTransaction(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* sql`SELECT pg_advisory_xact_lock(hashtextextended(${`chronicle-migrate:${schema}`}, 0))`
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
       yield* sql.unsafe(

@@ -42,10 +42,12 @@ export const layerStores = (options?: PgEventStore.Options) =>
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: PgEventStore.Options & {
-  readonly url: Redacted.Redacted
-  readonly maxConnections?: number | undefined
-}) =>
+export const layer = (
+  options: PgEventStore.Options & {
+    readonly url: Redacted.Redacted
+    readonly maxConnections?: number | undefined
+  }
+) =>
   Layer.provideMerge(
     layerStores(options),
     PgClient.layer({ url: options.url, maxConnections: options.maxConnections ?? 16 })
@@ -57,11 +59,9 @@ export const layer = (options: PgEventStore.Options & {
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (options: PgEventStore.Options & {
-  readonly url: Config.Config<Redacted.Redacted>
-  readonly maxConnections?: number | undefined
-}) =>
-  Layer.provideMerge(
-    layerStores(options),
-    PgClient.layerConfig({ url: options.url })
-  )
+export const layerConfig = (
+  options: PgEventStore.Options & {
+    readonly url: Config.Config<Redacted.Redacted>
+    readonly maxConnections?: number | undefined
+  }
+) => Layer.provideMerge(layerStores(options), PgClient.layerConfig({ url: options.url }))

@@ -31,7 +31,8 @@ export interface Options {
   readonly schema?: string | undefined
 }
 
-const toStoreError = (operation: string) => (cause: SqlError.SqlError) => new StoreError.StoreError({ operation, cause })
+const toStoreError = (operation: string) => (cause: SqlError.SqlError) =>
+  new StoreError.StoreError({ operation, cause })
 
 const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v))
 
@@ -45,7 +46,7 @@ const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "
 export const layerSnapshotStore = (options?: Options) =>
   Layer.effect(
     SnapshotStore.SnapshotStore,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const table = sql(options?.schema ?? PgSchema.defaultSchema)
       return SnapshotStore.SnapshotStore.of({
@@ -90,7 +91,7 @@ export const layerSnapshotStore = (options?: Options) =>
 export const layerCheckpointStore = (options?: Options) =>
   Layer.effect(
     CheckpointStore.CheckpointStore,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const table = sql(options?.schema ?? PgSchema.defaultSchema)
       const toPosition = (row: { commit_position: bigint | string; sequence: bigint | string }) =>
@@ -151,7 +152,7 @@ const loadEnvelope = (stored: StoredEnvelope): Envelope.Envelope => ({
 export const layerDeadLetterStore = (options?: Options) =>
   Layer.effect(
     DeadLetterStore.DeadLetterStore,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const table = sql(options?.schema ?? PgSchema.defaultSchema)
       type Row = { projection: string; envelope: StoredEnvelope; error: string; parked_at: Date }
@@ -205,6 +206,9 @@ export const layerTransaction = Layer.effect(
   SqlClient.SqlClient.useSync((sql) => ({
     run: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError.StoreError, R> =>
       Effect.mapError(sql.withTransaction(effect), (error) =>
-        SqlError.isSqlError(error) ? new StoreError.StoreError({ operation: "Projector transaction", cause: error }) : error)
+        SqlError.isSqlError(error)
+          ? new StoreError.StoreError({ operation: "Projector transaction", cause: error })
+          : error
+      )
   }))
 )

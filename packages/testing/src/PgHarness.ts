@@ -39,7 +39,7 @@ export const serverUrl = (): string => {
   const url = process.env.DATABASE_URL ?? inject("chronicleDatabaseUrl")
   if (url === undefined) {
     throw new Error(
-      "No PostgreSQL for the tests: set DATABASE_URL, or add \"@chronicle/testing/PgGlobalSetup\" to the " +
+      'No PostgreSQL for the tests: set DATABASE_URL, or add "@chronicle/testing/PgGlobalSetup" to the ' +
         "vitest globalSetup so a throwaway server is started."
     )
   }
@@ -65,11 +65,11 @@ export const withDatabase = (url: string, database: string): string => {
  * @category constructors
  */
 export const createDatabase = (prefix = "chronicle_test"): Effect.Effect<string> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const admin = serverUrl()
     const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
     yield* Effect.scoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const sql = yield* PgClient.make({ url: Redacted.make(admin), maxConnections: 1 })
         yield* sql.unsafe(`CREATE DATABASE "${name}"`)
       })
@@ -88,5 +88,6 @@ export const layer = (options?: {
 }): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient> =>
   Layer.unwrap(
     Effect.map(createDatabase(), (url) =>
-      PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 20 }))
+      PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 20 })
+    )
   ).pipe(Layer.orDie)

@@ -43,7 +43,9 @@ export const freePort = (): Promise<number> =>
     server.on("error", reject)
     server.listen(0, "127.0.0.1", () => {
       const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
+      )
     })
   })
 
@@ -73,7 +75,13 @@ export const start = async (options?: {
       authMethod: "password",
       persistent: true,
       createPostgresUser: true,
-      postgresFlags: ["-c", "max_connections=200", "-c", "listen_addresses=127.0.0.1", ...(options?.postgresFlags ?? [])],
+      postgresFlags: [
+        "-c",
+        "max_connections=200",
+        "-c",
+        "listen_addresses=127.0.0.1",
+        ...(options?.postgresFlags ?? [])
+      ],
       onLog: (message) => log(String(message)),
       onError: (message) => log(String(message))
     })
@@ -81,7 +89,9 @@ export const start = async (options?: {
   const initialised = await import("node:fs").then((fs) => fs.existsSync(join(dataDir, "PG_VERSION")))
   if (!initialised) await server.initialise()
   await server.start()
-  const processOf = (s: EmbeddedPostgres) => (s as unknown as { process?: { pid?: number; exitCode: number | null; once: (e: string, f: () => void) => void } }).process
+  const processOf = (s: EmbeddedPostgres) =>
+    (s as unknown as { process?: { pid?: number; exitCode: number | null; once: (e: string, f: () => void) => void } })
+      .process
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
@@ -99,7 +109,8 @@ export const start = async (options?: {
     },
     stop: async () => {
       await server.stop().catch(() => {})
-      if (options?.keepData !== true && options?.dataDir === undefined) await rm(dataDir, { recursive: true, force: true })
+      if (options?.keepData !== true && options?.dataDir === undefined)
+        await rm(dataDir, { recursive: true, force: true })
     }
   }
 }

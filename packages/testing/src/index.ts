@@ -3,3 +3,4 @@
  */
 export * as PgHarness from "./PgHarness.ts"
 export * as PgServer from "./PgServer.ts"
+export * as StoreConformance from "./StoreConformance.ts"

@@ -1,0 +1,9 @@
+import { PgStore } from "@chronicle/postgres"
+import { PgHarness, StoreConformance } from "@chronicle/testing"
+import { Layer } from "effect"
+
+const Stores = PgStore.layerStores().pipe(Layer.provide(PgHarness.layer()))
+
+StoreConformance.eventStore("PostgreSQL", Stores)
+StoreConformance.snapshotStore("PostgreSQL", Stores)
+StoreConformance.checkpointStore("PostgreSQL", Stores)
