@@ -16,8 +16,21 @@
  *
  * @since 0.1.0
  */
-import { Context, DateTime, Duration, Effect, Layer, Metric, Option, Result, Schedule, Schema, Stream } from "effect"
-import { CheckpointStore } from "./CheckpointStore.ts"
+import {
+  Context,
+  DateTime,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  Option,
+  Result,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
+import * as CheckpointStore from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
 import type { Decoded, Envelope } from "./Envelope.ts"
 import { EventStore } from "./EventStore.ts"
@@ -63,6 +76,43 @@ export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("Pr
 export const Transaction = Context.Reference<{
   readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
 }>("@chronicle/core/Projector/Transaction", { defaultValue: () => ({ run: (effect) => effect }) })
+
+/**
+ * Which process runs a projection. A projector holds the projection's lease
+ * while it runs; `acquire` waits until the lease is held (released when the
+ * scope closes) and returns an effect that fails when it is lost. The default
+ * lease is always held (one process); the PostgreSQL layers use advisory
+ * locks, so of several processes running the same projectors, each projection
+ * runs in exactly one, and another takes over when it dies.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const Lease = Context.Reference<{
+  readonly acquire: (name: string) => Effect.Effect<Effect.Effect<never, LeaseLost>, StoreError, Scope.Scope>
+}>("@chronicle/core/Projector/Lease", { defaultValue: () => ({ acquire: () => Effect.succeed(Effect.never) }) })
+
+/**
+ * The process lost a projection's lease (its database session ended).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  projection: Schema.String
+}) {
+  override get message() {
+    return `Lost the lease of projection ${this.projection}; another process may take it over.`
+  }
+}
+
+/**
+ * The errors a projector run can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunError = ProjectionHalted | StoreError | CheckpointStore.CheckpointConflict | LeaseLost
 
 /**
  * Progress of a catch-up or rebuild.
@@ -117,12 +167,18 @@ const metrics = (name: string) => {
 const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
 
-/** Handles one batch and saves the checkpoint, inside the transaction hook. */
+/**
+ * Loads the checkpoint and returns it with a batch handler that handles a
+ * batch and moves the checkpoint, inside the transaction hook. The checkpoint
+ * save is fenced with the position the handler last saw, so if another
+ * process moved it the batch does not commit.
+ */
 const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const tx = yield* Transaction
-    const checkpoints = yield* CheckpointStore
+    const checkpoints = yield* CheckpointStore.CheckpointStore
+    let checkpoint = yield* checkpoints.load(name)
     const deadLetters = yield* DeadLetterStore
     const m = metrics(name)
     const retry = projection.failure.retry
@@ -165,7 +221,7 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
         { discard: true }
       )
 
-    return (envelopes: ReadonlyArray<Envelope>) => {
+    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
       const decoded: Array<Decoded<E>> = []
       for (const envelope of envelopes) {
         const result = projection.codec.decodeEnvelope(envelope)
@@ -178,14 +234,18 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
             Effect.catch(tx.run(projection.handleBatch(decoded)), () => oneByOne(envelopes))
           : oneByOne(envelopes)
       const last = envelopes[envelopes.length - 1]!
-      return tx
-        .run(Effect.andThen(handled, checkpoints.save(name, last.position)))
-        .pipe(
-          Effect.andThen(Metric.update(m.handled, envelopes.length)),
-          Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
-          Effect.as(last)
-        )
+      return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            checkpoint = Option.some(last.position)
+          })
+        ),
+        Effect.andThen(Metric.update(m.handled, envelopes.length)),
+        Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
+        Effect.as(last)
+      )
     }
+    return { start: Option.getOrElse(checkpoint, () => Position.start), handleBatch }
   })
 
 /**
@@ -215,14 +275,14 @@ const subscribeOptions = (projection: Projection.Projection<any, any>, after: Po
  */
 export const run = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>
-): Effect.Effect<never, ProjectionHalted | StoreError, R | EventStore | CheckpointStore | DeadLetterStore> =>
+): Effect.Effect<never, RunError, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
-    const handleBatch = yield* makeBatchHandler(projection)
+    const lost = yield* (yield* Lease).acquire(name)
+    const { handleBatch, start } = yield* makeBatchHandler(projection)
     const m = metrics(name)
-    const after = Option.getOrElse(yield* (yield* CheckpointStore).load(name), () => Position.start)
-    yield* store.subscribe(subscribeOptions(projection, after)).pipe(
+    const follow = store.subscribe(subscribeOptions(projection, start)).pipe(
       Stream.runForEachArray((envelopes) =>
         Effect.flatMap(handleBatch(envelopes), (last) =>
           Effect.flatMap(Effect.all([store.head, DateTime.now]), ([head, now]) => {
@@ -241,10 +301,12 @@ export const run = <E extends { readonly _tag: string }, R>(
           })
         )
       ),
+      Effect.andThen(Effect.never),
       Effect.withSpan("Projector.run", { attributes: { projection: name } })
     )
-    return yield* Effect.never
-  })
+    // Stop as soon as the lease is lost; the checkpoint fence covers the moment in between.
+    return yield* Effect.raceFirst(follow, lost)
+  }).pipe(Effect.scoped)
 
 /**
  * Catches a projection up to the log's head as of the start of the call, then
@@ -256,16 +318,11 @@ export const run = <E extends { readonly _tag: string }, R>(
 export const catchUp = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<
-  Position.Position,
-  ProjectionHalted | StoreError,
-  R | EventStore | CheckpointStore | DeadLetterStore
-> =>
+): Effect.Effect<Position.Position, RunError, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
-    const handleBatch = yield* makeBatchHandler(projection)
-    const start = Option.getOrElse(yield* (yield* CheckpointStore).load(name), () => Position.start)
+    const { handleBatch, start } = yield* makeBatchHandler(projection)
     const head = yield* store.head
     const total = Math.max(0, Number(head.sequence - start.sequence))
     const began = yield* DateTime.now
@@ -324,22 +381,30 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
 
 /**
  * A layer that runs projections as fibers for the life of the app. A store
- * failure restarts a projection from its checkpoint with back-off; a halted
- * projection stays stopped and logs why.
+ * failure, a lost lease or a checkpoint moved by another process restarts a
+ * projection from its checkpoint; a halted projection stays stopped and logs
+ * why.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = <R>(
   projections: ReadonlyArray<Projection.Projection<any, R>>
-): Layer.Layer<never, never, R | EventStore | CheckpointStore | DeadLetterStore> =>
+): Layer.Layer<never, never, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
   Layer.effectDiscard(
     Effect.forEach(
       projections,
       (projection) =>
         run(projection).pipe(
+          // A store failure, a lost lease or a fenced checkpoint: start again from the stored
+          // checkpoint (waiting for the lease). Only a halted projection stays stopped.
+          Effect.tapError((error) =>
+            error._tag === "ProjectionHalted"
+              ? Effect.void
+              : Effect.logWarning(`Projection ${Projection.checkpointName(projection)} restarts`, error.message)
+          ),
           Effect.retry({
-            while: (error) => error._tag === "StoreError",
+            while: (error) => error._tag !== "ProjectionHalted",
             schedule: Schedule.spaced("1 second")
           }),
           Effect.catch((error) =>

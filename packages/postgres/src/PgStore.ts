@@ -31,7 +31,8 @@ export const layerStores = (options?: PgEventStore.Options) =>
     PgStores.layerSnapshotStore(options),
     PgStores.layerCheckpointStore(options),
     PgStores.layerDeadLetterStore(options),
-    PgStores.layerTransaction
+    PgStores.layerTransaction,
+    PgStores.layerLease(options)
   )
 
 /**

@@ -18,7 +18,7 @@ import {
   StoreError,
   type StreamName
 } from "@chronicle/core"
-import { DateTime, Effect, Layer, Option } from "effect"
+import { DateTime, Effect, Layer, Option, Schedule } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import * as PgSchema from "./PgSchema.ts"
 
@@ -96,21 +96,53 @@ export const layerCheckpointStore = (options?: Options) =>
       const table = sql(options?.schema ?? PgSchema.defaultSchema)
       const toPosition = (row: { commit_position: bigint | string; sequence: bigint | string }) =>
         Position.make(BigInt(row.commit_position), BigInt(row.sequence))
+      const load = (name: string) =>
+        sql<{ commit_position: string; sequence: string }>`
+          SELECT commit_position::text, sequence::text FROM ${table}.checkpoints WHERE name = ${name}`.pipe(
+          Effect.map((rows) => Option.map(Option.fromUndefinedOr(rows[0]), toPosition)),
+          Effect.mapError(toStoreError("CheckpointStore.load"))
+        )
       return CheckpointStore.CheckpointStore.of({
-        load: (name) =>
-          sql<{ commit_position: string; sequence: string }>`
-            SELECT commit_position::text, sequence::text FROM ${table}.checkpoints WHERE name = ${name}`.pipe(
-            Effect.map((rows) => Option.map(Option.fromUndefinedOr(rows[0]), toPosition)),
-            Effect.mapError(toStoreError("CheckpointStore.load"))
-          ),
-        save: (name, position) =>
-          sql`INSERT INTO ${table}.checkpoints (name, commit_position, sequence)
-              VALUES (${name}, ${position.commit.toString()}::int8, ${position.sequence.toString()}::int8)
-              ON CONFLICT (name) DO UPDATE SET commit_position = excluded.commit_position,
-                sequence = excluded.sequence, updated_at = excluded.updated_at`.pipe(
-            Effect.asVoid,
-            Effect.mapError(toStoreError("CheckpointStore.save"))
-          ),
+        load,
+        save: (name, position, expected) => {
+          const commit = position.commit.toString()
+          const sequence = position.sequence.toString()
+          const write =
+            expected === undefined
+              ? sql`INSERT INTO ${table}.checkpoints (name, commit_position, sequence)
+                    VALUES (${name}, ${commit}::int8, ${sequence}::int8)
+                    ON CONFLICT (name) DO UPDATE SET commit_position = excluded.commit_position,
+                      sequence = excluded.sequence, updated_at = excluded.updated_at
+                    RETURNING name`
+              : Option.match(expected, {
+                  onNone: () =>
+                    sql`INSERT INTO ${table}.checkpoints (name, commit_position, sequence)
+                        VALUES (${name}, ${commit}::int8, ${sequence}::int8)
+                        ON CONFLICT (name) DO NOTHING RETURNING name`,
+                  onSome: (from) =>
+                    sql`UPDATE ${table}.checkpoints
+                        SET commit_position = ${commit}::int8, sequence = ${sequence}::int8, updated_at = statement_timestamp()
+                        WHERE name = ${name} AND commit_position = ${from.commit.toString()}::int8
+                          AND sequence = ${from.sequence.toString()}::int8
+                        RETURNING name`
+                })
+          return write.pipe(
+            Effect.flatMap((rows) =>
+              rows.length > 0 || expected === undefined
+                ? Effect.void
+                : Effect.flatMap(load(name), (actual) =>
+                    Effect.fail(
+                      new CheckpointStore.CheckpointConflict({
+                        name,
+                        expected: CheckpointStore.formatOption(expected),
+                        actual: CheckpointStore.formatOption(actual)
+                      })
+                    )
+                  )
+            ),
+            Effect.catchTag("SqlError", (e) => Effect.fail(toStoreError("CheckpointStore.save")(e)))
+          )
+        },
         list: sql<{ name: string; commit_position: string; sequence: string }>`
           SELECT name, commit_position::text, sequence::text FROM ${table}.checkpoints ORDER BY name`.pipe(
           Effect.map((rows) => new Map(rows.map((row) => [row.name, toPosition(row)]))),
@@ -190,6 +222,47 @@ export const layerDeadLetterStore = (options?: Options) =>
             Effect.mapError(toStoreError("DeadLetterStore.remove"))
           )
       })
+    })
+  )
+
+/**
+ * Projection leases on PostgreSQL session advisory locks: of several
+ * processes running the same projectors on one database, each projection runs
+ * in exactly one. A waiting process polls for the lock and takes over within
+ * about a second of the holder's session ending (crash, kill, network loss);
+ * the holder checks its session every two seconds and stops when it is gone.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLease = (options?: Options) =>
+  Layer.effect(
+    Projector.Lease,
+    SqlClient.SqlClient.useSync((sql) => {
+      const schema = options?.schema ?? PgSchema.defaultSchema
+      return {
+        acquire: (name: string) =>
+          Effect.gen(function* () {
+            const connection = yield* sql.reserve
+            const key = `chronicle-projection:${schema}:${name}`
+            yield* connection.executeRaw("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [key]).pipe(
+              Effect.flatMap((result) =>
+                (result as { rows: ReadonlyArray<{ locked: boolean }> }).rows[0]?.locked === true
+                  ? Effect.void
+                  : Effect.fail("busy" as const)
+              ),
+              Effect.retry({ while: (e) => e === "busy", schedule: Schedule.spaced("500 millis") })
+            )
+            yield* Effect.addFinalizer(() =>
+              Effect.ignore(connection.executeRaw("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]))
+            )
+            return connection.executeRaw("SELECT 1", []).pipe(
+              Effect.delay("2 seconds"),
+              Effect.forever,
+              Effect.catch(() => Effect.fail(new Projector.LeaseLost({ projection: name })))
+            )
+          }).pipe(Effect.mapError((cause) => new StoreError.StoreError({ operation: "Projector lease", cause })))
+      }
     })
   )
 

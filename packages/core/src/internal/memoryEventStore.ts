@@ -46,12 +46,13 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
     const first = byEventId.get(checked[0]!.event.eventId)
     if (first === undefined) {
       const known = checked.find((c) => byEventId.has(c.event.eventId))
-      return known === undefined ? Result.succeed(undefined) : Result.fail(
-        new DuplicateEventId({ stream: append.stream, eventId: known.event.eventId })
-      )
+      return known === undefined
+        ? Result.succeed(undefined)
+        : Result.fail(new DuplicateEventId({ stream: append.stream, eventId: known.event.eventId }))
     }
     const events = streams.get(first.stream)!
-    const isRepeat = first.stream === append.stream &&
+    const isRepeat =
+      first.stream === append.stream &&
       first.result.positions.length === checked.length &&
       checked.every((c, i) => events[first.streamVersion + i]?.eventId === c.event.eventId)
     return isRepeat
@@ -62,7 +63,11 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   const appendMany: EventStore["Service"]["appendMany"] = (appends) =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> => {
       // Validate everything first; the commit below is synchronous, so it is atomic.
-      const plans: Array<{ append: StreamAppend; checked: ReadonlyArray<CheckedEvent>; repeat: AppendResult | undefined }> = []
+      const plans: Array<{
+        append: StreamAppend
+        checked: ReadonlyArray<CheckedEvent>
+        repeat: AppendResult | undefined
+      }> = []
       const touched = new Set<string>()
       for (const append of appends) {
         if (touched.has(append.stream)) {
@@ -79,7 +84,10 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
         if (Result.isFailure(checked)) return Effect.fail(checked.failure)
         const repeat = repeatOf(append, checked.success)
         if (Result.isFailure(repeat)) return Effect.fail(repeat.failure)
-        if (repeat.success === undefined && !ExpectedVersion.matches(append.expectedVersion, versionOf(append.stream))) {
+        if (
+          repeat.success === undefined &&
+          !ExpectedVersion.matches(append.expectedVersion, versionOf(append.stream))
+        ) {
           return Effect.fail(
             new WrongExpectedVersion({
               stream: append.stream,
@@ -188,7 +196,8 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
           const { caughtUp, events, next } = page(after, filter, batch)
           const wait = caughtUp && events.length === 0 ? Deferred.await(wake) : Effect.void
           return Effect.as(wait, [events, Option.some(next)] as const)
-        }))
+        })
+      )
     })
 
   return {
