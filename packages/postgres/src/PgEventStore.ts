@@ -201,7 +201,9 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
           Effect.forEach(order, ([a]) => appendOne(a)),
           (results) => {
             const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
-            order.forEach(([, index], i) => (inInputOrder[index] = results[i]!))
+            order.forEach(([, index], i) => {
+              inInputOrder[index] = results[i]!
+            })
             return inInputOrder
           }
         )

@@ -66,7 +66,9 @@ it.live(
       const stored = new Map<string, number>()
       for (let w = 0; w < 6; w++) {
         const events = yield* Stream.runCollect(store.readStream(StreamName.make("crash", `w${w}`)))
-        events.forEach((e, i) => assert.strictEqual(e.streamVersion, i, "versions stay contiguous"))
+        events.forEach((e, i) => {
+          assert.strictEqual(e.streamVersion, i, "versions stay contiguous")
+        })
         for (const e of events) {
           const { batch } = e.data as { batch: string }
           stored.set(batch, (stored.get(batch) ?? 0) + 1)

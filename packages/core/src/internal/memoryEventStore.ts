@@ -130,9 +130,9 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
             positions.push(envelope.position)
           }
           const result: AppendResult = { stream: append.stream, streamVersion: events.length - 1, positions }
-          checked.forEach(({ event }, i) =>
+          checked.forEach(({ event }, i) => {
             byEventId.set(event.eventId, { stream: append.stream, streamVersion: startVersion + i, result })
-          )
+          })
           results.push(result)
         }
         const done = committed
