@@ -1,0 +1,80 @@
+import { CheckpointStore, CommandHandler, DeadLetterStore, EventStore, Projector } from "@chronicle/core"
+import { Account, Transfer } from "@chronicle/example"
+import { assert, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Random, Stream } from "effect"
+
+const Stores = Layer.mergeAll(
+  EventStore.EventStore.layerMemory(),
+  CheckpointStore.CheckpointStore.layerMemory,
+  DeadLetterStore.DeadLetterStore.layerMemory
+)
+
+it.live("money transfers never lose or duplicate money, even when every event is delivered again", () =>
+  Effect.gen(function* () {
+    const accounts = yield* CommandHandler.make({ decider: Account.decider, codec: Account.AccountEvents })
+    const open = (id: string, deposit: number) =>
+      Effect.andThen(
+        accounts.handle(Transfer.accountStream(id), Account.OpenAccount.make({ accountId: id, owner: id })),
+        accounts.handle(Transfer.accountStream(id), Account.Deposit.make({ amount: deposit }))
+      )
+    yield* open("alice", 1000)
+    yield* open("bob", 500)
+    // "carol" is never opened: transfers to her are refused and must be compensated.
+    const parties = ["alice", "bob", "carol"] as const
+    const transfers: Array<string> = []
+    for (let i = 0; i < 60; i++) {
+      const from = parties[yield* Random.nextIntBetween(0, 1)]!
+      const to = parties[yield* Random.nextIntBetween(0, 2)]!
+      const transferId = `t${i}`
+      const debited = yield* Effect.result(
+        accounts.handle(
+          Transfer.accountStream(from),
+          Account.DebitForTransfer.make({ transferId, to, amount: yield* Random.nextIntBetween(1, 80) })
+        )
+      )
+      if (debited._tag === "Success" && debited.success.events.length > 0) transfers.push(transferId)
+    }
+    const manager = Transfer.processManager(accounts)
+    // Delivery with interruptions at random points, then every event delivered again from scratch.
+    for (let round = 0; round < 10; round++) {
+      const fiber = yield* Effect.forkChild(Projector.run(manager))
+      yield* Effect.sleep(`${yield* Random.nextIntBetween(0, 5)} millis`)
+      yield* Fiber.interrupt(fiber)
+    }
+    yield* Projector.catchUp(manager)
+    yield* (yield* CheckpointStore.CheckpointStore).delete("money-transfers@v1")
+    yield* Projector.catchUp(manager)
+    yield* Projector.catchUp(manager) // the compensations just appended are debits reversed, not new debits
+
+    const alice = (yield* accounts.load(Transfer.accountStream("alice"))).state
+    const bob = (yield* accounts.load(Transfer.accountStream("bob"))).state
+    assert.strictEqual(alice.balance + bob.balance, 1500, "money is conserved")
+    assert.isTrue(alice.balance >= 0 && bob.balance >= 0)
+    assert.deepStrictEqual(
+      Object.keys(alice.debits).length + Object.keys(bob.debits).length + alice.reversed.length + bob.reversed.length,
+      transfers.length
+    )
+    // Every transfer ended exactly one way: credited once, or reversed once.
+    const store = yield* EventStore.EventStore
+    const outcomes = new Map<string, Array<string>>()
+    yield* store.readAll({ types: ["TransferCredited", "TransferDebitReversed"] }).pipe(
+      Stream.runForEach((e) =>
+        Effect.sync(() => {
+          const { transferId } = e.data as { transferId: string }
+          outcomes.set(transferId, [...(outcomes.get(transferId) ?? []), e.type])
+        })
+      )
+    )
+    for (const transferId of transfers) {
+      const ended = outcomes.get(transferId) ?? []
+      assert.strictEqual(ended.length, 1, `${transferId} ended once: ${ended}`)
+    }
+    // Commands the manager sent carry the debit's correlation and causation.
+    const credits = yield* Stream.runCollect(store.readAll({ types: ["TransferCredited"] }))
+    for (const credit of credits) {
+      assert.strictEqual(credit.metadata.actor, "money-transfers")
+      assert.isString(credit.metadata.causationId)
+      assert.isString(credit.metadata.correlationId)
+    }
+  }).pipe(Effect.scoped, Effect.provide(Stores))
+)
