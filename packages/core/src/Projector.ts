@@ -415,3 +415,50 @@ export const layer = <R>(
       { discard: true }
     )
   )
+
+/**
+ * Rebuilds a projection as a new version beside the live one: catches the new
+ * version up from position 0 (with progress) while writers keep appending,
+ * repeating until a pass finds the log no further ahead than `closeEnough`
+ * events, then runs `takeOver` (say, pointing a view at the new table) in the
+ * same transaction as a final catch-up batch, so readers switch from a
+ * caught-up old version to a caught-up new one at once. The caller then
+ * starts the new version's projector and stops the old one, whose data can be
+ * dropped.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const rebuild = <E extends { readonly _tag: string }, R, R2>(
+  next: Projection.Projection<E, R>,
+  options: RunOptions & {
+    readonly takeOver: Effect.Effect<void, unknown, R2>
+    /** Stop catching up once a pass handled at most this many events (default 100). */
+    readonly closeEnough?: number | undefined
+  }
+) =>
+  Effect.gen(function* () {
+    const tx = yield* Transaction
+    const store = yield* EventStore
+    const closeEnough = options.closeEnough ?? 100
+    for (;;) {
+      const before = yield* store.head
+      const reached = yield* catchUp(next, options)
+      const behind = Number((yield* store.head).sequence - reached.sequence)
+      if (behind <= closeEnough || Position.equals(before, reached)) break
+    }
+    // The last stretch and the switch commit together.
+    const takeOver = Effect.mapError(
+      options.takeOver,
+      (cause) =>
+        new ProjectionHalted({
+          projection: Projection.checkpointName(next),
+          eventId: "",
+          stream: "",
+          streamVersion: -1,
+          type: "takeOver",
+          error: describe(cause)
+        })
+    )
+    return yield* tx.run(Effect.andThen(catchUp(next), (reached) => Effect.as(takeOver, reached)))
+  })
