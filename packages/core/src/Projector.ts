@@ -130,7 +130,16 @@ export interface Progress {
   readonly eta: Duration.Duration
 }
 
-const metrics = (name: string) => {
+/**
+ * The metrics of a projection version (by checkpoint name, `name@vN`):
+ * checkpoint and head sequence, lag in events and seconds, events handled,
+ * failed attempts and parked events. Export them with any Effect metrics
+ * exporter, or read them with `Metric.value`.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const metrics = (name: string) => {
   const attributes = { projection: name }
   return {
     checkpoint: Metric.gauge("chronicle_projection_checkpoint", {
@@ -242,7 +251,10 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
         ),
         Effect.andThen(Metric.update(m.handled, envelopes.length)),
         Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
-        Effect.as(last)
+        Effect.as(last),
+        Effect.withSpan("Projector.batch", {
+          attributes: { projection: name, events: envelopes.length, to: Position.format(last.position) }
+        })
       )
     }
     return { start: Option.getOrElse(checkpoint, () => Position.start), handleBatch }

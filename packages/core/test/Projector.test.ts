@@ -10,7 +10,7 @@ import {
 } from "@chronicle/core"
 import { Order } from "@chronicle/example"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Random, Ref, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Metric, Option, Random, Ref, Schedule, Stream } from "effect"
 
 const Stores = Layer.mergeAll(
   EventStore.EventStore.layerMemory(),
@@ -175,6 +175,21 @@ describe("Projector", () => {
       yield* Projector.catchUp({ ...revenueProjection(fresh), version: 2 })
       assert.deepStrictEqual((yield* Ref.get(model)).revenue, (yield* Ref.get(fresh)).revenue)
       assert.strictEqual((yield* Ref.get(fresh)).seen.size, 30)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("keeps per-projection metrics: events handled, parked, checkpoint", () =>
+    Effect.gen(function* () {
+      yield* placeAndPay(10)
+      const model = yield* emptyModel()
+      yield* Projector.catchUp({ ...revenueProjection(model, { failOn: (id) => id === "o2" }), name: "metered" })
+      const metrics = Projector.metrics("metered@v1")
+      const handled = yield* Metric.value(metrics.handled)
+      const parked = yield* Metric.value(metrics.parked)
+      const checkpoint = yield* Metric.value(metrics.checkpoint)
+      assert.strictEqual(handled.count, 5)
+      assert.strictEqual(parked.count, 1)
+      assert.isAbove(checkpoint.value, 0)
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 
