@@ -4,11 +4,13 @@
  */
 import { Effect } from "effect"
 import * as Kernel from "./bench/kernel.ts"
+import * as ProjectionBench from "./bench/projection.ts"
 
 const only = process.argv[2]
 
 const program = Effect.gen(function* () {
   if (only === undefined || only === "kernel") yield* Kernel.run
+  if (only === undefined || only === "projection") yield* ProjectionBench.run
 })
 
 Effect.runPromise(program).catch((error) => {
