@@ -1,0 +1,69 @@
+import { Account } from "@chronicle/example"
+import { DeciderLaws, DeciderSpec, Upcasting } from "@chronicle/testing"
+import { describe, it } from "@effect/vitest"
+import { Arbitrary } from "effect"
+
+const { decider } = Account
+const opened = Account.AccountOpened.make({ accountId: "a", owner: "ann" })
+const deposited = Account.Deposited.make({ amount: 100 })
+const debited = Account.TransferDebited.make({ transferId: "t1", to: "b", amount: 40 })
+
+describe("Account decider", () => {
+  it("opens once; nothing happens to an account that is not open", () => {
+    DeciderSpec.given(decider)
+      .when(Account.OpenAccount.make({ accountId: "a", owner: "ann" }))
+      .then(opened)
+    DeciderSpec.given(decider, opened)
+      .when(Account.OpenAccount.make({ accountId: "a", owner: "ann" }))
+      .thenFails("AccountRejected")
+    DeciderSpec.given(decider)
+      .when(Account.Deposit.make({ amount: 5 }))
+      .thenFails("AccountRejected")
+    DeciderSpec.given(decider)
+      .when(Account.CreditForTransfer.make({ transferId: "t", from: "x", amount: 5 }))
+      .thenFails("AccountRejected")
+  })
+  it("never overdraws", () => {
+    DeciderSpec.given(decider, opened, deposited)
+      .when(Account.Withdraw.make({ amount: 100 }))
+      .then(Account.Withdrawn.make({ amount: 100 }))
+    DeciderSpec.given(decider, opened, deposited)
+      .when(Account.Withdraw.make({ amount: 101 }))
+      .thenFails((e) => e.reason.includes("insufficient funds"))
+    DeciderSpec.given(decider, opened, deposited)
+      .when(Account.DebitForTransfer.make({ transferId: "t2", to: "b", amount: 101 }))
+      .thenFails("AccountRejected")
+  })
+  it("handles each transfer step once per transfer id", () => {
+    DeciderSpec.given(decider, opened, deposited)
+      .when(Account.DebitForTransfer.make({ transferId: "t1", to: "b", amount: 40 }))
+      .then(debited)
+    DeciderSpec.given(decider, opened, deposited, debited)
+      .when(Account.DebitForTransfer.make({ transferId: "t1", to: "b", amount: 40 }))
+      .thenNothing()
+    const credited = Account.TransferCredited.make({ transferId: "t9", from: "z", amount: 7 })
+    DeciderSpec.given(decider, opened, credited)
+      .when(Account.CreditForTransfer.make({ transferId: "t9", from: "z", amount: 7 }))
+      .thenNothing()
+    const reversed = Account.TransferDebitReversed.make({ transferId: "t1", amount: 40, reason: "closed" })
+    const state = DeciderSpec.given(decider, opened, deposited, debited)
+      .when(Account.ReverseTransferDebit.make({ transferId: "t1", reason: "closed" }))
+      .then(reversed)
+    DeciderSpec.givenState(decider, state)
+      .when(Account.ReverseTransferDebit.make({ transferId: "t1", reason: "again" }))
+      .thenNothing()
+    DeciderSpec.given(decider, opened)
+      .when(Account.ReverseTransferDebit.make({ transferId: "nope", reason: "?" }))
+      .thenFails("AccountRejected")
+  })
+  it("no event schema changed without a new version", () => {
+    Upcasting.assertSchemas(Account.AccountEvents, new URL("./__schemas__/account-events.json", import.meta.url))
+  })
+})
+
+DeciderLaws.test("Account", {
+  decider,
+  codec: Account.AccountEvents,
+  commands: Arbitrary.schema(Account.AccountCommand),
+  check: { runs: 150 }
+})
