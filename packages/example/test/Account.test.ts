@@ -12,7 +12,7 @@ describe("Account decider", () => {
   it("opens once; nothing happens to an account that is not open", () => {
     DeciderSpec.given(decider)
       .when(Account.OpenAccount.make({ accountId: "a", owner: "ann" }))
-      .then(opened)
+      .thenEvents(opened)
     DeciderSpec.given(decider, opened)
       .when(Account.OpenAccount.make({ accountId: "a", owner: "ann" }))
       .thenFails("AccountRejected")
@@ -26,7 +26,7 @@ describe("Account decider", () => {
   it("never overdraws", () => {
     DeciderSpec.given(decider, opened, deposited)
       .when(Account.Withdraw.make({ amount: 100 }))
-      .then(Account.Withdrawn.make({ amount: 100 }))
+      .thenEvents(Account.Withdrawn.make({ amount: 100 }))
     DeciderSpec.given(decider, opened, deposited)
       .when(Account.Withdraw.make({ amount: 101 }))
       .thenFails((e) => e.reason.includes("insufficient funds"))
@@ -37,7 +37,7 @@ describe("Account decider", () => {
   it("handles each transfer step once per transfer id", () => {
     DeciderSpec.given(decider, opened, deposited)
       .when(Account.DebitForTransfer.make({ transferId: "t1", to: "b", amount: 40 }))
-      .then(debited)
+      .thenEvents(debited)
     DeciderSpec.given(decider, opened, deposited, debited)
       .when(Account.DebitForTransfer.make({ transferId: "t1", to: "b", amount: 40 }))
       .thenNothing()
@@ -48,7 +48,7 @@ describe("Account decider", () => {
     const reversed = Account.TransferDebitReversed.make({ transferId: "t1", amount: 40, reason: "closed" })
     const state = DeciderSpec.given(decider, opened, deposited, debited)
       .when(Account.ReverseTransferDebit.make({ transferId: "t1", reason: "closed" }))
-      .then(reversed)
+      .thenEvents(reversed)
     DeciderSpec.givenState(decider, state)
       .when(Account.ReverseTransferDebit.make({ transferId: "t1", reason: "again" }))
       .thenNothing()

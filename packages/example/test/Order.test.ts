@@ -17,7 +17,7 @@ const cancelled = OrderCancelled.make({ orderId: "o1", reason: "changed mind" })
 
 describe("Order decider", () => {
   it("places a new order", () => {
-    const state = DeciderSpec.given(decider).when(place).then(placed)
+    const state = DeciderSpec.given(decider).when(place).thenEvents(placed)
     assert.deepStrictEqual([state.status, state.total], ["Pending", 1000])
   })
   it("does not place an order twice", () => {
@@ -27,7 +27,7 @@ describe("Order decider", () => {
   it("takes a payment of the total, only while pending", () => {
     DeciderSpec.given(decider, placed)
       .when(ConfirmPayment.make({ paymentReference: "r1", amount: 1000 }))
-      .then(paid)
+      .thenEvents(paid)
     DeciderSpec.given(decider, placed)
       .when(ConfirmPayment.make({ paymentReference: "r1", amount: 999 }))
       .thenFails((e) => e.reason.includes("does not match the total of 1000"))
@@ -44,7 +44,7 @@ describe("Order decider", () => {
   it("cancels only a pending order", () => {
     DeciderSpec.given(decider, placed)
       .when(CancelOrder.make({ reason: "changed mind" }))
-      .then(cancelled)
+      .thenEvents(cancelled)
     DeciderSpec.given(decider, placed, paid)
       .when(CancelOrder.make({ reason: "late" }))
       .thenFails("OrderRejected")
@@ -60,13 +60,13 @@ describe("Order decider", () => {
       () =>
         DeciderSpec.given(decider, placed)
           .when(CancelOrder.make({ reason: "x" }))
-          .then({ ...cancelled, reason: "y" }),
+          .thenEvents({ ...cancelled, reason: "y" }),
       /-\s+reason: "y"[\s\S]*\+\s+reason: "x"|reason/
     )
     try {
       DeciderSpec.given(decider, placed)
         .when(CancelOrder.make({ reason: "x" }))
-        .then({ ...cancelled, reason: "y" })
+        .thenEvents({ ...cancelled, reason: "y" })
     } catch (error) {
       const message = (error as Error).message
       assert.include(message, "given OrderPlaced, when CancelOrder: the events differ")

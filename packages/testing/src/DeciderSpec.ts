@@ -10,7 +10,7 @@
  *
  * DeciderSpec.given(Order.decider, placed)
  *   .when(Order.ConfirmPayment.make({ paymentReference: "r", amount: 1000 }))
- *   .then(Order.PaymentConfirmed.make({ orderId: "o1", paymentReference: "r", amount: 1000 }))
+ *   .thenEvents(Order.PaymentConfirmed.make({ orderId: "o1", paymentReference: "r", amount: 1000 }))
  *
  * DeciderSpec.given(Order.decider, placed, paid)
  *   .when(Order.CancelOrder.make({ reason: "late" }))
@@ -42,7 +42,7 @@ export class SpecFailed extends Error {
  */
 export interface When<Event, State, Error> {
   /** Expects exactly these events, in order. */
-  readonly then: (...expected: ReadonlyArray<Event>) => State
+  readonly thenEvents: (...expected: ReadonlyArray<Event>) => State
   /** Expects the command to change nothing. */
   readonly thenNothing: () => State
   /**
@@ -83,7 +83,7 @@ const make = <Command, Event, State, Error>(
       return outcome.success
     }
     return {
-      then: (...expected) => {
+      thenEvents: (...expected) => {
         const actual = events()
         if (!equals(actual.events, expected)) {
           throw new SpecFailed(`${context}: the events differ\n${diff(expected, actual.events)}`)

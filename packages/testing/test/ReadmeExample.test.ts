@@ -15,7 +15,7 @@ const placed = Order.OrderPlaced.make({
 it("takes a payment for a pending order, and no cancel after it", () => {
   DeciderSpec.given(Order.decider, placed)
     .when(Order.ConfirmPayment.make({ paymentReference: "r1", amount: 1000 }))
-    .then(Order.PaymentConfirmed.make({ orderId: "o1", paymentReference: "r1", amount: 1000 }))
+    .thenEvents(Order.PaymentConfirmed.make({ orderId: "o1", paymentReference: "r1", amount: 1000 }))
 
   const paid = Order.PaymentConfirmed.make({ orderId: "o1", paymentReference: "r1", amount: 1000 })
   DeciderSpec.given(Order.decider, placed, paid)
