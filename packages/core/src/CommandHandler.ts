@@ -31,16 +31,18 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, Effect, Option, Result, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
+import { DateTime, Effect, Option, Result, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
 import type * as Decider from "./Decider.ts"
-import type { Envelope, Metadata } from "./Envelope.ts"
+import type { Decoded, Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
-import { type AppendError, EventStore, StreamNotFound } from "./EventStore.ts"
+import { type AppendError, type AppendResult, EventStore, StreamNotFound } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
 import type { StoreError } from "./StoreError.ts"
-import type { StreamName } from "./StreamName.ts"
+import * as Projection from "./Projection.ts"
+import * as Projector from "./Projector.ts"
+import * as StreamName from "./StreamName.ts"
 
 /**
  * When and how to snapshot a stream's state.
@@ -63,7 +65,7 @@ export interface SnapshotPolicy<State, Encoded> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<Command, Event extends { readonly _tag: string }, State, Error, Encoded> {
+export interface Options<Command, Event extends { readonly _tag: string }, State, Error, Encoded, RInline = never> {
   readonly decider: Decider.Decider<Command, Event, State, Error>
   readonly codec: EventCodec.EventCodec<Event>
   readonly snapshot?: SnapshotPolicy<State, Encoded> | undefined
@@ -72,6 +74,13 @@ export interface Options<Command, Event extends { readonly _tag: string }, State
    * jittered exponential back-off from 2 ms).
    */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Inline projections: run on the new events inside the append's transaction
+   * (with the PostgreSQL layers, the same SQL transaction), so their read
+   * models are consistent with the write — read-your-writes. A failing inline
+   * projection fails the command and nothing is appended.
+   */
+  readonly inline?: ReadonlyArray<Projection.Projection<Event, RInline>> | undefined
 }
 
 /**
@@ -116,7 +125,27 @@ export type LoadError = EventCodec.DecodeError | StoreError
  * @since 0.1.0
  * @category errors
  */
-export type HandleError<Error> = Error | LoadError | AppendError | EventCodec.InvalidEventData
+export type HandleError<Error> = Error | LoadError | AppendError | EventCodec.InvalidEventData | InlineProjectionFailed
+
+/**
+ * An inline projection failed on a command's events; the command was rolled
+ * back and nothing was appended.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InlineProjectionFailed extends Schema.TaggedError<InlineProjectionFailed>()("InlineProjectionFailed", {
+  projection: Schema.String,
+  stream: Schema.String,
+  error: Schema.String
+}) {
+  override get message() {
+    return (
+      `Inline projection ${this.projection} failed on the events for ${JSON.stringify(this.stream)}; ` +
+      `the command was not applied: ${this.error}`
+    )
+  }
+}
 
 /**
  * Where a temporal query stops: at a stream version, or at a time.
@@ -141,7 +170,7 @@ export interface HandleOptions {
  * @since 0.1.0
  * @category models
  */
-export interface CommandHandler<Command, Event, State, Error> {
+export interface CommandHandler<Command, Event, State, Error, R = never> {
   /**
    * Runs a command on a stream; `metadata` is attached to every event it
    * causes. With an `idempotencyKey` (say, the id of the event that triggered
@@ -150,15 +179,15 @@ export interface CommandHandler<Command, Event, State, Error> {
    * current state with no new events.
    */
   readonly handle: (
-    stream: StreamName,
+    stream: StreamName.StreamName,
     command: Command,
     options?: HandleOptions
-  ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, EventStore>
+  ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, EventStore | R>
   /** The stream's current state. */
-  readonly load: (stream: StreamName) => Effect.Effect<Loaded<State>, LoadError, EventStore>
+  readonly load: (stream: StreamName.StreamName) => Effect.Effect<Loaded<State>, LoadError, EventStore>
   /** The stream's state as of a version or a time (a temporal query). */
   readonly loadAsOf: (
-    stream: StreamName,
+    stream: StreamName.StreamName,
     asOf: AsOf
   ) => Effect.Effect<Loaded<State>, LoadError | StreamNotFound, EventStore>
 }
@@ -199,9 +228,16 @@ const makeStreamLocks = () => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <Command, Event extends { readonly _tag: string }, State, Error, Encoded = unknown>(
-  options: Options<Command, Event, State, Error, Encoded>
-): Effect.Effect<CommandHandler<Command, Event, State, Error>, never, Scope.Scope> =>
+export const make = <
+  Command,
+  Event extends { readonly _tag: string },
+  State,
+  Error,
+  Encoded = unknown,
+  RInline = never
+>(
+  options: Options<Command, Event, State, Error, Encoded, RInline>
+): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { codec, decider, snapshot } = options
     const scope = yield* Scope.Scope
@@ -212,7 +248,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     const encodeSnapshot = snapshot && Schema.encodeResult(snapshot.schema as Schema.Codec<State, unknown>)
 
     /** Folds the stream's events after `from` (while `until` does not hold), decoding and upcasting each. */
-    const foldEvents = (stream: StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) =>
+    const foldEvents = (stream: StreamName.StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) =>
       EventStore.use((store) => {
         let loaded = from
         const envelopes = store.readStream(stream, { from: from.version + 1 })
@@ -236,7 +272,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       })
 
     /** The latest usable snapshot; a missing, outdated or undecodable one means a full replay. */
-    const loadSnapshot = (stream: StreamName): Effect.Effect<Option.Option<Loaded<State>>> =>
+    const loadSnapshot = (stream: StreamName.StreamName): Effect.Effect<Option.Option<Loaded<State>>> =>
       snapshot === undefined || decodeSnapshot === undefined
         ? Effect.succeedNone
         : Effect.serviceOption(SnapshotStore).pipe(
@@ -260,7 +296,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
             )
           )
 
-    const load = (stream: StreamName) =>
+    const load = (stream: StreamName.StreamName) =>
       Effect.flatMap(loadSnapshot(stream), (fromSnapshot) =>
         foldEvents(
           stream,
@@ -273,7 +309,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         )
       )
 
-    const maybeSnapshot = (stream: StreamName, snapshotVersion: number, outcome: Outcome<Event, State>) => {
+    const maybeSnapshot = (stream: StreamName.StreamName, snapshotVersion: number, outcome: Outcome<Event, State>) => {
       if (snapshot === undefined || encodeSnapshot === undefined || outcome.events.length === 0) return Effect.void
       const due =
         (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
@@ -300,7 +336,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     }
 
     const attempt = (
-      stream: StreamName,
+      stream: StreamName.StreamName,
       command: Command,
       options: HandleOptions | undefined,
       attempts: { n: number }
@@ -317,12 +353,21 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         const key = options?.idempotencyKey
         const data = yield* codec.toEventData(events, options?.metadata, key && `${key}/${stream}`)
         const store = yield* EventStore
-        const appended = yield* store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)).pipe(
+        const append = store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)).pipe(
           Effect.catchTag("DuplicateEventId", (error) =>
             // Under an idempotency key, a recorded id means this command already took effect.
             key === undefined ? Effect.fail(error) : Effect.succeed(undefined)
           )
         )
+        const appended = yield* inline.length === 0
+          ? append
+          : tx.run(
+              Effect.tap(append, (result) =>
+                result === undefined || result.streamVersion !== loaded.version + events.length
+                  ? Effect.void
+                  : project(stream, events, data, result)
+              )
+            )
         // An exact repeat of an earlier append returns that append's result, at an older version.
         if (appended === undefined || appended.streamVersion !== loaded.version + events.length) {
           return { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
@@ -339,7 +384,56 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         return { outcome, snapshotVersion }
       })
 
-    const handle: CommandHandler<Command, Event, State, Error>["handle"] = (stream, command, handleOptions) =>
+    const inline = options.inline ?? []
+    const tx = yield* Projector.Transaction
+
+    /** Runs the inline projections on the appended events, as their envelopes. */
+    const project = (
+      stream: StreamName.StreamName,
+      events: ReadonlyArray<Event>,
+      data: ReadonlyArray<EventData>,
+      appended: AppendResult
+    ) =>
+      Effect.flatMap(DateTime.now, (recordedAt) => {
+        const first = appended.streamVersion - events.length + 1
+        const decoded = events.map(
+          (event, i): Decoded<Event> => ({
+            eventId: data[i]!.eventId,
+            type: data[i]!.type,
+            schemaVersion: data[i]!.schemaVersion,
+            metadata: data[i]!.metadata,
+            stream,
+            streamVersion: first + i,
+            position: appended.positions[i]!,
+            recordedAt,
+            event
+          })
+        )
+        return Effect.forEach(
+          inline,
+          (projection) => {
+            const handled = decoded.filter(
+              (e) =>
+                projection.types.includes(e.type) &&
+                (projection.categories === undefined || projection.categories.includes(StreamName.category(stream)))
+            )
+            return handled.length === 0
+              ? Effect.void
+              : Effect.mapError(
+                  projection.handleBatch(handled),
+                  (error) =>
+                    new InlineProjectionFailed({
+                      projection: Projection.checkpointName(projection),
+                      stream,
+                      error: error instanceof globalThis.Error ? error.message : String(error)
+                    })
+                )
+          },
+          { discard: true }
+        )
+      })
+
+    const handle: CommandHandler<Command, Event, State, Error, RInline>["handle"] = (stream, command, handleOptions) =>
       withStreamLock(
         stream,
         Effect.suspend(() => {
@@ -355,7 +449,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         })
       ).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream } }))
 
-    const loadAsOf: CommandHandler<Command, Event, State, Error>["loadAsOf"] = (stream, asOf) => {
+    const loadAsOf: CommandHandler<Command, Event, State, Error, RInline>["loadAsOf"] = (stream, asOf) => {
       const until =
         "version" in asOf
           ? (envelope: Envelope) => envelope.streamVersion > asOf.version
