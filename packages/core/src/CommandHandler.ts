@@ -35,7 +35,7 @@ import { DateTime, Effect, Option, Result, Schedule, Schema, Scope, Semaphore, S
 import type * as Decider from "./Decider.ts"
 import type { Decoded, Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
-import { type AppendError, type AppendResult, EventStore, StreamNotFound } from "./EventStore.ts"
+import { type AppendError, type AppendResult, EventStore, StreamNotFound, WrongExpectedVersion } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
@@ -162,6 +162,12 @@ export type AsOf = { readonly version: number } | { readonly at: DateTime.Utc }
 export interface HandleOptions {
   readonly metadata?: Metadata | undefined
   readonly idempotencyKey?: string | undefined
+  /**
+   * The stream version the caller last saw (say, an HTTP client doing
+   * optimistic concurrency). When the stream has moved on the command fails
+   * with `WrongExpectedVersion` at once, without retrying.
+   */
+  readonly expectedVersion?: number | undefined
 }
 
 /**
@@ -344,6 +350,13 @@ export const make = <
       Effect.gen(function* () {
         attempts.n++
         const { loaded, snapshotVersion } = yield* load(stream)
+        if (options?.expectedVersion !== undefined && options.expectedVersion !== loaded.version) {
+          return yield* new WrongExpectedVersion({
+            stream,
+            expected: String(options.expectedVersion),
+            actualVersion: loaded.version
+          })
+        }
         const decided = decider.decide(command, loaded.state)
         if (Result.isFailure(decided)) return yield* Effect.fail(decided.failure)
         const events = decided.success
@@ -441,7 +454,10 @@ export const make = <
           return attempt(stream, command, handleOptions, attempts).pipe(
             Effect.retry({
               schedule: retry,
-              while: (error) => (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
+              // A conflict with another writer is retried; one with the caller's own expectation is not.
+              while: (error) =>
+                handleOptions?.expectedVersion === undefined &&
+                (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
             }),
             Effect.tap(({ outcome, snapshotVersion }) => maybeSnapshot(stream, snapshotVersion, outcome)),
             Effect.map(({ outcome }) => outcome)

@@ -298,3 +298,18 @@ describe("CommandHandler idempotency keys", () => {
     }).pipe(Effect.provide(Stores))
   )
 })
+
+describe("CommandHandler expected versions from the caller", () => {
+  it.effect("fails at once with the actual version when the stream has moved on", () =>
+    Effect.gen(function* () {
+      const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      const stream = StreamName.make("counter", "expected")
+      yield* handler.handle(stream, { by: 1 }, { expectedVersion: -1 })
+      yield* handler.handle(stream, { by: 1 }, { expectedVersion: 0 })
+      const stale = yield* Effect.flip(handler.handle(stream, { by: 1 }, { expectedVersion: 0 }))
+      assert.strictEqual(stale._tag, "WrongExpectedVersion")
+      if (stale._tag === "WrongExpectedVersion") assert.strictEqual(stale.actualVersion, 1)
+      assert.strictEqual(yield* (yield* EventStore.EventStore).streamVersion(stream), 1)
+    }).pipe(Effect.provide(Stores))
+  )
+})
