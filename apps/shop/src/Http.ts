@@ -1,7 +1,7 @@
 /**
  * The HTTP handlers of the shop's API.
  */
-import { CommandHandler, EventStore, Position, StreamName } from "@chronicle/core"
+import { type CommandHandler, EventStore, Position, StreamName } from "@chronicle/core"
 import { Account, Order } from "@chronicle/example"
 import { DateTime, Effect, Layer, Option, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"

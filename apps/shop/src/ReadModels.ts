@@ -91,5 +91,12 @@ export const accountBalance = Projection.make({
     })
 })
 
+/** How to empty each read model before a rebuild from position 0. */
+export const resets = {
+  "order-summary": SqlClient.SqlClient.use((sql) => sql`TRUNCATE shop.order_summary`),
+  "revenue-by-day": SqlClient.SqlClient.use((sql) => sql`TRUNCATE shop.revenue_by_day`),
+  "account-balance": SqlClient.SqlClient.use((sql) => sql`TRUNCATE shop.account_balance`)
+}
+
 /** The projections the projector fibers run. */
 export const projected = [revenueByDay, accountBalance] as const

@@ -63,6 +63,12 @@ export interface Options<R> {
   readonly projections: ReadonlyArray<Projection.Projection<any, R>>
   /** Applies the database migrations, for `migrate`. */
   readonly migrate?: Effect.Effect<void, unknown, R> | undefined
+  /**
+   * How to empty each projection's read model before a rebuild, by
+   * projection name. `projections rebuild` refuses a projection without one,
+   * since replaying into a non-empty read model would apply events twice.
+   */
+  readonly resets?: { readonly [projection: string]: Effect.Effect<void, unknown, R> } | undefined
 }
 
 /**
@@ -258,6 +264,15 @@ export const make = <R>(options: Options<R>) => {
     Effect.fn(function* ({ projection }) {
       const selected = yield* projectionOf(projection)
       const name = Projection.checkpointName(selected)
+      const reset = options.resets?.[selected.name]
+      if (reset === undefined) {
+        return yield* new CliInputError({
+          message:
+            `${name} has no reset for its read model, so it cannot be rebuilt in place. ` +
+            `Give the app's CLI a reset for "${selected.name}", or deploy a new version of the projection.`
+        })
+      }
+      yield* reset
       yield* (yield* CheckpointStore.CheckpointStore).delete(name)
       yield* Console.log(`Rebuilding ${name} from the start of the log…`)
       const reached = yield* Projector.catchUp(selected, {

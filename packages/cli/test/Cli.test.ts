@@ -73,7 +73,8 @@ const setup = Effect.gen(function* () {
   const cli = Cli.make({
     name: "shop",
     aggregates: [{ category: "order", decider: Order.decider, codec: Order.OrderEvents }],
-    projections: [revenue(fail, total)]
+    projections: [revenue(fail, total)],
+    resets: { revenue: Ref.set(total, 0) }
   })
   const run = (...args: Array<string>) =>
     Effect.gen(function* () {
