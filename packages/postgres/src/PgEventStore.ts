@@ -5,7 +5,8 @@
  *
  * - An append is one statement (a SQL function): it locks the stream,
  *   checks idempotency and the expected version, inserts every event with one
- *   `unnest` insert, bumps the stream row and sends `NOTIFY` on commit.
+ *   `unnest` insert and bumps the stream row. After the commit the store sends
+ *   a `NOTIFY` (coalesced, outside the append's transaction).
  * - Appends also work inside the caller's `sql.withTransaction`; make the
  *   append the transaction's first write (see `PgSchema` on why).
  * - The global log is read in batches below the oldest running transaction,
@@ -175,8 +176,48 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
         Effect.fail(storeError(operation)(e as SqlError.SqlError))
       ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError.StoreError, R>
 
+  // Wake-ups: one listener connection per store, re-established when it drops.
+  let wake = Deferred.makeUnsafe<void>()
+  const signal = Effect.sync(() => {
+    const current = wake
+    wake = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(current, Effect.void)
+  })
+  yield* Effect.scoped(
+    Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
+      Effect.forever(Effect.andThen(Queue.take(notifications), signal))
+    )
+  ).pipe(
+    Effect.catchCause((cause) =>
+      Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)
+    ),
+    Effect.repeat(Schedule.spaced("500 millis")),
+    Effect.forkScoped
+  )
+
+  // Announcing appends. A NOTIFY inside the append's transaction would hold PostgreSQL's
+  // notification lock through the commit and serialise concurrent appends (measured: half
+  // the throughput of 16 writers). So appends only ask for a wake-up after they commit;
+  // one fiber sends the NOTIFYs, one at a time, coalescing the requests that arrive
+  // meanwhile. Local subscribers are woken at once.
+  const notifyRequests = yield* Queue.sliding<void>(1)
+  const announce = sql.afterCommit(
+    Effect.andThen(
+      signal,
+      Effect.sync(() => void Queue.offerUnsafe(notifyRequests, undefined))
+    )
+  )
+  yield* Queue.take(notifyRequests).pipe(
+    Effect.andThen(Effect.ignore(pg.notify(PgSchema.channel(schema), ""))),
+    Effect.forever,
+    Effect.forkScoped
+  )
+
   const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
-    appendOne({ stream, events, expectedVersion }).pipe(mapSqlError("EventStore.append"))
+    appendOne({ stream, events, expectedVersion }).pipe(
+      Effect.tap(() => announce),
+      mapSqlError("EventStore.append")
+    )
 
   const appendMany: EventStore.EventStore["Service"]["appendMany"] = (appends) => {
     // Lock streams in a fixed order so concurrent multi-stream appends cannot deadlock.
@@ -208,7 +249,10 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
           }
         )
       )
-      .pipe(mapSqlError("EventStore.appendMany"))
+      .pipe(
+        Effect.tap(() => announce),
+        mapSqlError("EventStore.appendMany")
+      )
   }
 
   const columns = sql.literal(
@@ -286,25 +330,6 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
         )
       })
     )
-
-  // Wake-ups: one listener connection per store, re-established when it drops.
-  let wake = Deferred.makeUnsafe<void>()
-  const signal = Effect.sync(() => {
-    const current = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(current, Effect.void)
-  })
-  yield* Effect.scoped(
-    Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
-      Effect.forever(Effect.andThen(Queue.take(notifications), signal))
-    )
-  ).pipe(
-    Effect.catchCause((cause) =>
-      Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)
-    ),
-    Effect.repeat(Schedule.spaced("500 millis")),
-    Effect.forkScoped
-  )
 
   const subscribe = (readOptions?: EventStore.ReadAllOptions) => {
     const batch = readOptions?.batchSize ?? defaultBatch

@@ -42,8 +42,6 @@ export const quote = (identifier: string): string => `"${identifier.replaceAll('
  */
 export const channel = (schema: string): string => `chronicle_appends_${schema}`.slice(0, 63)
 
-const literal = (value: string) => `'${value.replaceAll("'", "''")}'`
-
 // Each migration is a list of statements (the driver runs one statement per query).
 const migrations = (
   schema: string,
@@ -138,7 +136,6 @@ const migrations = (
 
       INSERT INTO ${s}.streams AS st (stream, version) VALUES (p_stream, v_current + v_count)
         ON CONFLICT (stream) DO UPDATE SET version = excluded.version;
-      PERFORM pg_notify(${literal(channel(schema))}, '');
     END;
     $fn$`,
       `CREATE TABLE ${s}.snapshots (
