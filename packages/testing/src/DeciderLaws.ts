@@ -137,99 +137,70 @@ export const check = <Command, Event extends { readonly _tag: string }, State, E
   const scenario = Arbitrary.all({ history: histories, command: options.commands })
   const isEquivalent = Schema.toEquivalence(codec.events)
 
-  const laws: Array<[Law, Effect.Effect<Arbitrary.CheckResult<any, unknown>>]> = [
-    [
+  const law = <A>(name: Law, arbitrary: Arbitrary.Arbitrary<A>, property: (input: A) => boolean) =>
+    [name, Arbitrary.checkEffect(arbitrary, guard(property), options.check)] as const
+
+  const laws: Array<readonly [Law, Effect.Effect<Arbitrary.CheckResult<any, unknown>>]> = [
+    // Over arbitrary event sequences, and over the sequences commands actually produce, which
+    // reach the unusual-but-real states random events rarely do.
+    law(
       "evolve is total",
-      // Over arbitrary event sequences, and over the sequences that commands actually produce,
-      // which reach the unusual-but-real states random events rarely do.
-      Arbitrary.checkEffect(
-        Arbitrary.all({ events: Arbitrary.array(events, { maxLength }), history: histories }),
-        guard(({ events: sequence, history }) => {
-          fold(decider.evolve, decider.initialState, sequence)
-          let state = decider.initialState
-          for (const command of history) {
-            const decided = attempt(() => decider.decide(command, state))
-            if (Result.isFailure(decided) || Result.isFailure(decided.success)) continue
-            for (const event of decided.success.success) state = decider.evolve(state, event)
-          }
-          return true
-        }),
-        options.check
-      )
-    ],
-    [
-      "decide is total",
-      Arbitrary.checkEffect(
-        scenario,
-        guard(({ command, history }) => {
-          const outcome = attempt(() => decider.decide(command, reach(decider, history).state))
-          return Result.isSuccess(outcome) && Result.isResult(outcome.success)
-        }),
-        options.check
-      )
-    ],
-    [
-      "replay reaches the decided state",
-      Arbitrary.checkEffect(
-        scenario,
-        guard(({ command, history }) => {
-          const reached = reach(decider, history)
-          const decided = decider.decide(command, reached.state)
-          if (Result.isFailure(decided)) return true
-          const decidedState = fold(decider.evolve, reached.state, decided.success)
-          const replayed = fold(decider.evolve, decider.initialState, [...reached.events, ...decided.success])
-          return equals(decidedState, replayed)
-        }),
-        options.check
-      )
-    ],
-    [
-      "events survive encode → decode",
-      Arbitrary.checkEffect(
-        events,
-        guard((event) => {
-          const stored = codec.encode(event)
-          if (Result.isFailure(stored)) return false
-          const decoded = codec.decode(JSON.parse(JSON.stringify(stored.success)))
-          return Result.isSuccess(decoded) && isEquivalent(decoded.success, event)
-        }),
-        options.check
-      )
-    ],
-    [
-      "decide and evolve are deterministic",
-      Arbitrary.checkEffect(
-        scenario,
-        guard(({ command, history }) => {
-          const first = reach(decider, history)
-          const second = reach(decider, history)
-          if (!equals(first, second)) return false
-          return equals(decider.decide(command, first.state), decider.decide(command, first.state))
-        }),
-        options.check
-      )
-    ]
+      Arbitrary.all({ events: Arbitrary.array(events, { maxLength }), history: histories }),
+      ({ events: sequence, history }) => {
+        fold(decider.evolve, decider.initialState, sequence)
+        let state = decider.initialState
+        for (const command of history) {
+          const decided = attempt(() => decider.decide(command, state))
+          if (Result.isFailure(decided) || Result.isFailure(decided.success)) continue
+          for (const event of decided.success.success) state = decider.evolve(state, event)
+        }
+        return true
+      }
+    ),
+    law("decide is total", scenario, ({ command, history }) => {
+      const outcome = attempt(() => decider.decide(command, reach(decider, history).state))
+      return Result.isSuccess(outcome) && Result.isResult(outcome.success)
+    }),
+    law("replay reaches the decided state", scenario, ({ command, history }) => {
+      const reached = reach(decider, history)
+      const decided = decider.decide(command, reached.state)
+      if (Result.isFailure(decided)) return true
+      const decidedState = fold(decider.evolve, reached.state, decided.success)
+      const replayed = fold(decider.evolve, decider.initialState, [...reached.events, ...decided.success])
+      return equals(decidedState, replayed)
+    }),
+    law("events survive encode → decode", events, (event) => {
+      const stored = codec.encode(event)
+      if (Result.isFailure(stored)) return false
+      const decoded = codec.decode(JSON.parse(JSON.stringify(stored.success)))
+      return Result.isSuccess(decoded) && isEquivalent(decoded.success, event)
+    }),
+    law("decide and evolve are deterministic", scenario, ({ command, history }) => {
+      const first = reach(decider, history)
+      const second = reach(decider, history)
+      if (!equals(first, second)) return false
+      return equals(decider.decide(command, first.state), decider.decide(command, first.state))
+    })
   ]
   if (options.repeatedCommands === "rejected-or-idempotent") {
-    laws.push([
-      "a repeated command is rejected or changes nothing",
-      Arbitrary.checkEffect(
-        scenario,
-        guard(({ command, history }) => {
-          const reached = reach(decider, history)
-          const decided = decider.decide(command, reached.state)
-          if (Result.isFailure(decided)) return true
-          const again = decider.decide(command, fold(decider.evolve, reached.state, decided.success))
-          return Result.isFailure(again) || again.success.length === 0
-        }),
-        options.check
-      )
-    ])
+    laws.push(
+      law("a repeated command is rejected or changes nothing", scenario, ({ command, history }) => {
+        const reached = reach(decider, history)
+        const decided = decider.decide(command, reached.state)
+        if (Result.isFailure(decided)) return true
+        const again = decider.decide(command, fold(decider.evolve, reached.state, decided.success))
+        return Result.isFailure(again) || again.success.length === 0
+      })
+    )
   }
-  return Effect.forEach(laws, ([law, run]) =>
+  return Effect.forEach(laws, ([name, run]) =>
     Effect.map(run, (result): Verdict => {
       const formatted = Arbitrary.formatCheckFailure(result)
-      return { law, result, failure: formatted === undefined ? undefined : `Law "${law}" is broken.\n${formatted}` }
+      return {
+        law: name,
+        result,
+        failure: formatted === undefined ? undefined : `Law "${name}" is broken.\n${formatted}`
+      }
     })
   )
 }
