@@ -5,7 +5,7 @@
  */
 import { CommandHandler, EventStore, ExpectedVersion, Projection, Projector, StreamName } from "@chronicle/core"
 import { Account, Order, Transfer } from "@chronicle/example"
-import { PgServer } from "@chronicle/testing"
+import * as PgServer from "@chronicle/testing/PgServer"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect, Layer, Metric, Ref, References } from "effect"
 import { SqlClient } from "effect/sql"

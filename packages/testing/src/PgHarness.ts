@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted, type Scope } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -59,26 +59,30 @@ export const withDatabase = (url: string, database: string): string => {
 }
 
 /**
- * Creates a fresh database on the test server and returns its URL.
+ * Creates a fresh database on the test server and returns its URL; the
+ * database is dropped when the scope closes.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const createDatabase = (prefix = "chronicle_test"): Effect.Effect<string> =>
-  Effect.gen(function* () {
-    const admin = serverUrl()
-    const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
-    yield* Effect.scoped(
+export const createDatabase = (prefix = "chronicle_test"): Effect.Effect<string, never, Scope.Scope> => {
+  const admin = serverUrl()
+  const onServer = (statement: string) =>
+    Effect.scoped(
       Effect.gen(function* () {
         const sql = yield* PgClient.make({ url: Redacted.make(admin), maxConnections: 1 })
-        yield* sql.unsafe(`CREATE DATABASE "${name}"`)
+        yield* sql.unsafe(statement)
       })
     ).pipe(Effect.provide(Reactivity.layer), Effect.orDie)
-    return withDatabase(admin, name)
-  })
+  const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  return Effect.acquireRelease(Effect.as(onServer(`CREATE DATABASE "${name}"`), withDatabase(admin, name)), () =>
+    Effect.ignore(onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+  )
+}
 
 /**
- * A `PgClient` (and `SqlClient`) for a fresh database of this test file.
+ * A `PgClient` (and `SqlClient`) for a fresh database of this test file,
+ * dropped when the layer is released.
  *
  * @since 0.1.0
  * @category layers
