@@ -336,7 +336,15 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
       Effect.gen(function* () {
         const wakeUp = wake
-        const envelopes = yield* logPage(after, readOptions, batch)
+        // Reading is by position, so after a lost connection the page is simply read again:
+        // the subscription waits out an outage instead of failing, and loses or repeats nothing.
+        const envelopes = yield* logPage(after, readOptions, batch).pipe(
+          Effect.tapError((error) => Effect.logWarning("Chronicle: subscription read failed; retrying", error.message)),
+          Effect.retry({
+            while: (error) => error.reason._tag === "ConnectionError" || error.isRetryable,
+            schedule: Schedule.spaced("250 millis")
+          })
+        )
         if (envelopes.length === 0) {
           // Caught up: wait for a NOTIFY, or poll (a long transaction may have held the log back).
           yield* Effect.timeoutOption(Deferred.await(wakeUp), pollInterval)

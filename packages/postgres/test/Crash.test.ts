@@ -43,6 +43,12 @@ it.live(
             }
           }
         })
+      // A subscriber follows the log the whole time, through the crash and the restart.
+      const delivered: Array<string> = []
+      const subscriber = yield* store.subscribe({ categories: ["crash"] }).pipe(
+        Stream.runForEach((e) => Effect.sync(() => void delivered.push(e.eventId))),
+        Effect.forkChild
+      )
       const writers = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (w) => Effect.forkChild(writer(w)))
 
       yield* Effect.repeat(Ref.get(acknowledged), { until: (a) => a.length >= 200 })
@@ -77,6 +83,16 @@ it.live(
       for (const { batch } of acks)
         assert.strictEqual(stored.get(batch), eventsPerAppend, `acknowledged ${batch} is there`)
       for (const [batch, count] of stored) assert.strictEqual(count, eventsPerAppend, `${batch} is whole`)
+
+      // The subscriber delivered every stored event exactly once, without being restarted.
+      const total = [...stored.values()].reduce((n, c) => n + c, 0)
+      yield* Effect.repeat(
+        Effect.sync(() => delivered.length),
+        { until: (n) => n >= total }
+      ).pipe(Effect.timeout("30 seconds"))
+      yield* Fiber.interrupt(subscriber)
+      assert.strictEqual(delivered.length, total)
+      assert.strictEqual(new Set(delivered).size, total, "nothing delivered twice")
     }).pipe(Effect.scoped),
   180_000
 )
