@@ -1,0 +1,53 @@
+import { Projection } from "@chronicle/core"
+import { Order } from "@chronicle/example"
+import { ProjectionSpec } from "@chronicle/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Ref } from "effect"
+
+const item = { productId: "p", quantity: 1, unitPrice: 1250 }
+const placed = (orderId: string) => Order.OrderPlaced.make({ orderId, customerId: "c", items: [item], currency: "EUR" })
+const paid = (orderId: string) => Order.PaymentConfirmed.make({ orderId, paymentReference: "r", amount: 1250 })
+
+const revenue = (model: Ref.Ref<Record<string, number>>) =>
+  Projection.make({
+    name: "revenue",
+    version: 1,
+    codec: Order.OrderEvents,
+    types: ["PaymentConfirmed"],
+    failure: { action: "park" },
+    handle: (e) =>
+      e.event.amount > 10_000
+        ? Effect.fail(new Error("suspicious amount"))
+        : Ref.update(model, (m) => ({ ...m, [e.event.orderId]: e.event.amount }))
+  })
+
+describe("ProjectionSpec", () => {
+  it.effect("given events, run the projection, expect the read model", () =>
+    Effect.gen(function* () {
+      const model = yield* Ref.make<Record<string, number>>({})
+      yield* ProjectionSpec.given(revenue(model), [
+        { stream: "order-o1", events: [placed("o1"), paid("o1")] },
+        { stream: "order-o2", events: [placed("o2")] }
+      ]).pipe(ProjectionSpec.expect(Ref.get(model), { o1: 1250 }))
+    })
+  )
+
+  // it.live: the failing event is retried with real delays before it is parked.
+  it.live("shows a diff when the read model differs, and returns parked events", () =>
+    Effect.gen(function* () {
+      const model = yield* Ref.make<Record<string, number>>({})
+      const failed = yield* Effect.flip(
+        ProjectionSpec.given(revenue(model), [{ stream: "order-o1", events: [placed("o1"), paid("o1")] }]).pipe(
+          ProjectionSpec.expect(Ref.get(model), { o1: 999 })
+        )
+      )
+      assert.include(failed.message, "the read model differs")
+      assert.match(failed.message, /^-.*999/m)
+      const parked = yield* ProjectionSpec.given(revenue(model), [
+        { stream: "order-o3", events: [placed("o3"), { ...paid("o3"), amount: 50_000 }] }
+      ])
+      assert.strictEqual(parked.length, 1)
+      assert.include(parked[0]!.error, "suspicious amount")
+    })
+  )
+})
