@@ -297,20 +297,29 @@ export const run = <E extends { readonly _tag: string }, R>(
     const follow = store.subscribe(subscribeOptions(projection, start)).pipe(
       Stream.runForEachArray((envelopes) =>
         Effect.flatMap(handleBatch(envelopes), (last) =>
-          Effect.flatMap(Effect.all([store.head, DateTime.now]), ([head, now]) => {
-            const lag = Math.max(0, Number(head.sequence - last.position.sequence))
-            return Effect.all(
-              [
-                Metric.update(m.head, Number(head.sequence)),
-                Metric.update(m.lagEvents, lag),
-                Metric.update(
-                  m.lagSeconds,
-                  lag === 0 ? 0 : (now.epochMilliseconds - last.recordedAt.epochMilliseconds) / 1000
-                )
-              ],
-              { discard: true }
-            )
-          })
+          Effect.flatMap(
+            Effect.all([
+              store.head,
+              DateTime.now,
+              // Is anything this projection handles still waiting? (The log's head alone would
+              // count events the projection filters out.)
+              Stream.runHead(store.readAll({ ...subscribeOptions(projection, last.position), batchSize: 1 }))
+            ]),
+            ([head, now, pending]) => {
+              const lag = Option.isNone(pending) ? 0 : Math.max(1, Number(head.sequence - last.position.sequence))
+              return Effect.all(
+                [
+                  Metric.update(m.head, Number(head.sequence)),
+                  Metric.update(m.lagEvents, lag),
+                  Metric.update(
+                    m.lagSeconds,
+                    lag === 0 ? 0 : (now.epochMilliseconds - last.recordedAt.epochMilliseconds) / 1000
+                  )
+                ],
+                { discard: true }
+              )
+            }
+          )
         )
       ),
       Effect.andThen(Effect.never),

@@ -193,6 +193,22 @@ describe("Projector", () => {
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 
+  it.live("reports no lag once caught up, even when the log ends with events the projection filters out", () =>
+    Effect.gen(function* () {
+      yield* placeAndPay(5) // ends with o4 paid, then...
+      yield* placeAndPay(6, 5) // ...o5 placed and not paid: the head is an event this projection skips
+      const model = yield* emptyModel()
+      const fiber = yield* Effect.forkChild(Projector.run({ ...revenueProjection(model), name: "lagging" }))
+      yield* Effect.repeat(Ref.get(model), { until: (m) => m.seen.size === 3, schedule: Schedule.spaced("2 millis") })
+      const lag = yield* Effect.repeat(Metric.value(Projector.metrics("lagging@v1").lagEvents), {
+        until: (g) => g.value === 0,
+        schedule: Schedule.spaced("5 millis")
+      }).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(lag.value, 0)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
   it.live("reports rebuild progress", () =>
     Effect.gen(function* () {
       yield* placeAndPay(30)
