@@ -1,33 +1,48 @@
-import { CheckpointStore, EventStore, ExpectedVersion, SnapshotStore, StreamName } from "@chronicle/core"
+import { CheckpointStore, EventId, EventStore, ExpectedVersion, SnapshotStore, StreamName } from "@chronicle/core"
 import { StoreConformance } from "@chronicle/testing"
-import { assert, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Stream } from "effect"
 
 StoreConformance.eventStore("in-memory", EventStore.EventStore.layerMemory())
 StoreConformance.snapshotStore("in-memory", SnapshotStore.SnapshotStore.layerMemory)
 StoreConformance.checkpointStore("in-memory", CheckpointStore.CheckpointStore.layerMemory)
 
-it.effect("the in-memory store rejects an oversized event before storing anything", () =>
-  Effect.gen(function* () {
-    const store = yield* EventStore.EventStore
-    const stream = StreamName.make("big", "1")
-    const error = yield* Effect.flip(
-      store.append(
-        stream,
-        [
-          {
-            eventId: "0190a8b0-0000-7000-8000-000000000001",
-            type: "Big",
-            schemaVersion: 1,
-            data: { blob: "x".repeat(2000) },
-            metadata: {}
-          }
-        ],
-        ExpectedVersion.any
-      )
+describe("in-memory event store", () => {
+  layer(EventStore.EventStore.layerMemory({ maxEventBytes: 1000 }))("with maxEventBytes: 1000", (it) => {
+    const event = (blob: string) => ({
+      eventId: EventId.fromParts(Date.now(), globalThis.crypto.getRandomValues(new Uint8Array(10))),
+      type: "Big",
+      schemaVersion: 1,
+      data: { blob },
+      metadata: {}
+    })
+
+    it.effect("rejects an event over the limit with InvalidAppend and writes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const stream = StreamName.make("big", "1")
+        const other = StreamName.make("big", "2")
+        const small = event("x")
+        const error = yield* Effect.flip(
+          store.append(stream, [small, event("x".repeat(2000)), event("y")], ExpectedVersion.any)
+        )
+        assert.strictEqual(error._tag, "InvalidAppend")
+        assert.include(error.message, "over the limit of 1000")
+        const many = yield* Effect.flip(
+          store.appendMany([
+            { stream: other, events: [event("z")], expectedVersion: ExpectedVersion.any },
+            { stream, events: [event("x".repeat(2000))], expectedVersion: ExpectedVersion.any }
+          ])
+        )
+        assert.strictEqual(many._tag, "InvalidAppend")
+        assert.strictEqual(yield* store.streamVersion(stream), -1)
+        assert.strictEqual(yield* store.streamVersion(other), -1)
+        assert.deepStrictEqual(yield* Stream.runCollect(store.readAll({ categories: ["big"] })), [])
+
+        // Under the limit is fine, and the rejected ids are still free.
+        const fits = yield* store.append(stream, [small, event("x".repeat(900))], ExpectedVersion.noStream)
+        assert.strictEqual(fits.streamVersion, 1)
+      })
     )
-    assert.strictEqual(error._tag, "InvalidAppend")
-    assert.include(error.message, "over the limit of 1000")
-    assert.strictEqual(yield* store.streamVersion(stream), -1)
-  }).pipe(Effect.provide(EventStore.EventStore.layerMemory({ maxEventBytes: 1000 })))
-)
+  })
+})

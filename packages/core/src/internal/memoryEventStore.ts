@@ -5,6 +5,7 @@ import {
   type AppendResult,
   DuplicateEventId,
   type EventStore,
+  InvalidAppend,
   type ReadAllOptions,
   type ReadStreamOptions,
   type StreamAppend,
@@ -51,8 +52,12 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
         : Result.fail(new DuplicateEventId({ stream: append.stream, eventId: known.event.eventId }))
     }
     const events = streams.get(first.stream)!
+    // The whole of one earlier append: it starts at that append's first event, has as many
+    // events, and the same ids in the same order (not, say, the tail of one append and the
+    // head of the next).
     const isRepeat =
       first.stream === append.stream &&
+      first.streamVersion === first.result.streamVersion - first.result.positions.length + 1 &&
       first.result.positions.length === checked.length &&
       checked.every((c, i) => events[first.streamVersion + i]?.eventId === c.event.eventId)
     return isRepeat
@@ -60,87 +65,105 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
       : Result.fail(new DuplicateEventId({ stream: append.stream, eventId: checked[0]!.event.eventId }))
   }
 
-  const appendMany: EventStore["Service"]["appendMany"] = (appends) =>
-    Effect.suspend((): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> => {
-      // Validate everything first; the commit below is synchronous, so it is atomic.
-      const plans: Array<{
-        append: StreamAppend
-        checked: ReadonlyArray<CheckedEvent>
-        repeat: AppendResult | undefined
-      }> = []
-      const touched = new Set<string>()
-      for (const append of appends) {
-        if (touched.has(append.stream)) {
-          return Effect.fail(
-            new WrongExpectedVersion({
-              stream: append.stream,
-              expected: ExpectedVersion.format(append.expectedVersion),
-              actualVersion: versionOf(append.stream)
-            })
-          )
-        }
-        touched.add(append.stream)
-        const checked = checkAppend(append, maxEventBytes)
-        if (Result.isFailure(checked)) return Effect.fail(checked.failure)
-        const repeat = repeatOf(append, checked.success)
-        if (Result.isFailure(repeat)) return Effect.fail(repeat.failure)
-        if (
-          repeat.success === undefined &&
-          !ExpectedVersion.matches(append.expectedVersion, versionOf(append.stream))
-        ) {
-          return Effect.fail(
-            new WrongExpectedVersion({
-              stream: append.stream,
-              expected: ExpectedVersion.format(append.expectedVersion),
-              actualVersion: versionOf(append.stream)
-            })
-          )
-        }
-        plans.push({ append, checked: checked.success, repeat: repeat.success })
-      }
-      return Effect.map(DateTime.now, (recordedAt) => {
-        const results: Array<AppendResult> = []
-        for (const { append, checked, repeat } of plans) {
-          if (repeat !== undefined) {
-            results.push(repeat)
-            continue
-          }
-          let events = streams.get(append.stream)
-          if (events === undefined) {
-            events = []
-            streams.set(append.stream, events)
-          }
-          const positions: Array<Position.Position> = []
-          const startVersion = events.length
-          for (const { event, dataJson, metadataJson } of checked) {
-            const sequence = BigInt(log.length + 1)
-            const envelope: Envelope = deepFreeze({
-              eventId: event.eventId,
-              type: event.type,
-              schemaVersion: event.schemaVersion,
-              data: JSON.parse(dataJson),
-              metadata: JSON.parse(metadataJson),
-              stream: append.stream,
-              streamVersion: events.length,
-              position: Position.make(sequence, sequence),
-              recordedAt
-            })
-            log.push(envelope)
-            events.push(envelope)
-            positions.push(envelope.position)
-          }
-          const result: AppendResult = { stream: append.stream, streamVersion: events.length - 1, positions }
-          checked.forEach(({ event }, i) => {
-            byEventId.set(event.eventId, { stream: append.stream, streamVersion: startVersion + i, result })
+  /**
+   * Checks every part of an append against the current state and, if all pass, commits them.
+   * Synchronous from the first check to the last write, so no other fiber can interleave:
+   * that is what makes the append atomic and the expected-version check race-free.
+   */
+  const commit = (
+    appends: ReadonlyArray<StreamAppend>,
+    recordedAt: DateTime.Utc
+  ): Result.Result<ReadonlyArray<AppendResult>, AppendError> => {
+    const plans: Array<{
+      append: StreamAppend
+      checked: ReadonlyArray<CheckedEvent>
+      repeat: AppendResult | undefined
+    }> = []
+    const touched = new Set<string>()
+    const newIds = new Set<string>()
+    for (const append of appends) {
+      if (touched.has(append.stream)) {
+        return Result.fail(
+          new InvalidAppend({
+            stream: append.stream,
+            reason: "the stream appears twice in one appendMany; merge its events"
           })
-          results.push(result)
+        )
+      }
+      touched.add(append.stream)
+      const checked = checkAppend(append, maxEventBytes)
+      if (Result.isFailure(checked)) return Result.fail(checked.failure)
+      const repeat = repeatOf(append, checked.success)
+      if (Result.isFailure(repeat)) return Result.fail(repeat.failure)
+      if (repeat.success === undefined) {
+        if (!ExpectedVersion.matches(append.expectedVersion, versionOf(append.stream))) {
+          return Result.fail(
+            new WrongExpectedVersion({
+              stream: append.stream,
+              expected: ExpectedVersion.format(append.expectedVersion),
+              actualVersion: versionOf(append.stream)
+            })
+          )
         }
-        const done = committed
-        committed = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(done, Effect.void)
-        return results
+        // One id in two parts of the same appendMany would be recorded twice.
+        for (const { event } of checked.success) {
+          if (newIds.has(event.eventId)) {
+            return Result.fail(new DuplicateEventId({ stream: append.stream, eventId: event.eventId }))
+          }
+          newIds.add(event.eventId)
+        }
+      }
+      plans.push({ append, checked: checked.success, repeat: repeat.success })
+    }
+    const results: Array<AppendResult> = []
+    let wrote = false
+    for (const { append, checked, repeat } of plans) {
+      if (repeat !== undefined) {
+        results.push(repeat)
+        continue
+      }
+      let events = streams.get(append.stream)
+      if (events === undefined) {
+        events = []
+        streams.set(append.stream, events)
+      }
+      const positions: Array<Position.Position> = []
+      const startVersion = events.length
+      for (const { event, dataJson, metadataJson } of checked) {
+        const sequence = BigInt(log.length + 1)
+        const envelope: Envelope = deepFreeze({
+          eventId: event.eventId,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          data: JSON.parse(dataJson),
+          metadata: JSON.parse(metadataJson),
+          stream: append.stream,
+          streamVersion: events.length,
+          position: Position.make(sequence, sequence),
+          recordedAt
+        })
+        log.push(envelope)
+        events.push(envelope)
+        positions.push(envelope.position)
+      }
+      const result: AppendResult = { stream: append.stream, streamVersion: events.length - 1, positions }
+      checked.forEach(({ event }, i) => {
+        byEventId.set(event.eventId, { stream: append.stream, streamVersion: startVersion + i, result })
       })
-    })
+      results.push(result)
+      wrote = true
+    }
+    if (wrote) {
+      const done = committed
+      committed = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(done, Effect.void)
+    }
+    return Result.succeed(results)
+  }
+
+  // The time is read first: checking and committing then happen in one synchronous step.
+  const appendMany: EventStore["Service"]["appendMany"] = (appends) =>
+    Effect.flatMap(DateTime.now, (recordedAt) => Effect.fromResult(commit(appends, recordedAt)))
 
   const append: EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
     Effect.map(appendMany([{ stream, events, expectedVersion }]), (results) => results[0]!)
@@ -161,10 +184,11 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   /** The events after `after` up to the head that pass the filters, at most `limit` of them scanned. */
   const page = (after: Position.Position, filter: (e: Envelope) => boolean, limit: number) => {
     const start = Number(after.sequence)
-    const end = Math.min(log.length, start + limit)
+    // Never before `after`, even when `after` lies beyond the end of the log.
+    const end = Math.max(start, Math.min(log.length, start + limit))
     const out: Array<Envelope> = []
     for (let i = start; i < end; i++) if (filter(log[i]!)) out.push(log[i]!)
-    return { events: out, next: end === start ? after : log[end - 1]!.position, caughtUp: end === log.length }
+    return { events: out, next: end === start ? after : log[end - 1]!.position, caughtUp: end >= log.length }
   }
 
   const filterOf = (options?: ReadAllOptions) => {
@@ -178,7 +202,7 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   const readAll = (options?: ReadAllOptions) =>
     Stream.suspend(() => {
       const filter = filterOf(options)
-      const batch = options?.batchSize ?? defaultBatchSize
+      const batch = Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))
       const head = log.length
       return Stream.paginate(options?.after ?? Position.start, (after) => {
         const { events, next } = page(after, filter, Math.min(batch, head - Number(after.sequence)))
@@ -189,7 +213,7 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   const subscribe = (options?: ReadAllOptions) =>
     Stream.suspend(() => {
       const filter = filterOf(options)
-      const batch = options?.batchSize ?? defaultBatchSize
+      const batch = Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))
       return Stream.paginate(options?.after ?? Position.start, (after) =>
         Effect.suspend(() => {
           const wake = committed
