@@ -1,6 +1,9 @@
 /**
- * `pnpm bench`: every benchmark, one after the other. Figures are ratios to a
- * baseline measured in the same run, because the machines are noisy.
+ * `pnpm bench`: every benchmark, one after the other (`pnpm bench kernel`,
+ * `postgres` or `projection` for one). Each workload runs beside a baseline
+ * doing the same work, in alternating rounds after a discarded warm-up; the
+ * figures are medians with their spread, and ratios of medians, because the
+ * machines are noisy (see bench/report.ts).
  */
 import { Effect } from "effect"
 import * as Kernel from "./bench/kernel.ts"
@@ -8,6 +11,10 @@ import * as Postgres from "./bench/postgres.ts"
 import * as ProjectionBench from "./bench/projection.ts"
 
 const only = process.argv[2]
+if (only !== undefined && !["kernel", "postgres", "projection"].includes(only)) {
+  console.error(`Unknown benchmark "${only}": run all, or one of kernel, postgres, projection.`)
+  process.exit(1)
+}
 
 const program = Effect.gen(function* () {
   if (only === undefined || only === "kernel") yield* Kernel.run

@@ -14,6 +14,13 @@ export class Conflict extends Schema.TaggedError<Conflict>()(
   { httpApiStatus: 409 }
 ) {}
 
+/** 409: the command's transaction met a concurrent write to the stream; nothing was written, send it again. */
+export class WriteConflict extends Schema.TaggedError<WriteConflict>()(
+  "WriteConflict",
+  { stream: Schema.String, message: Schema.String },
+  { httpApiStatus: 409 }
+) {}
+
 /** 422: the domain refused the command; `reason` says why. */
 export class Rejected extends Schema.TaggedError<Rejected>()(
   "Rejected",
@@ -76,7 +83,7 @@ export const StoredEvent = Schema.Struct({
   recordedAt: Schema.String
 })
 
-const commandErrors = [Conflict, Rejected, BadRequest]
+const commandErrors = [Conflict, WriteConflict, Rejected, BadRequest]
 
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(

@@ -6,7 +6,7 @@ import { CommandHandler, type EventStore, StreamName } from "@chronicle/core"
 import { Account, Order, Transfer } from "@chronicle/example"
 import { Context, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
-import { Conflict, Rejected } from "./Api.ts"
+import { Conflict, Rejected, WriteConflict } from "./Api.ts"
 import * as ReadModels from "./ReadModels.ts"
 
 export class Shop extends Context.Service<
@@ -58,12 +58,16 @@ export const run = <State, E extends { readonly _tag: string }, Err, R>(
       events: outcome.events.map((e) => e._tag),
       state: outcome.state as unknown
     })),
-    Effect.catch((error): Effect.Effect<never, Conflict | Rejected> => {
+    Effect.catch((error): Effect.Effect<never, Conflict | WriteConflict | Rejected> => {
       const e = error as { readonly _tag?: string; readonly message?: string }
       switch (e._tag) {
         case "WrongExpectedVersion": {
           const { actualVersion, expected, message, stream } = error as unknown as EventStore.WrongExpectedVersion
           return Effect.fail(new Conflict({ stream, expected, actualVersion, message }))
+        }
+        case "LogOrderConflict": {
+          const { message, stream } = error as unknown as EventStore.LogOrderConflict
+          return Effect.fail(new WriteConflict({ stream, message }))
         }
         case "OrderRejected":
         case "AccountRejected": {

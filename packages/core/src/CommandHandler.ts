@@ -13,6 +13,8 @@
  *
  * Commands for the same stream queue behind each other inside one handler, so
  * they never conflict with each other; different streams run in parallel.
+ * (Inside a caller's unit of work they do not queue: the store holds the
+ * stream until the unit ends.)
  * Conflicts (and retries) happen only across processes.
  *
  * @example
@@ -41,8 +43,8 @@ import type { Position } from "./Position.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
 import type { StoreError } from "./StoreError.ts"
 import * as Projection from "./Projection.ts"
-import * as Projector from "./Projector.ts"
 import * as StreamName from "./StreamName.ts"
+import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
  * When and how to snapshot a stream's state.
@@ -75,10 +77,10 @@ export interface Options<Command, Event extends { readonly _tag: string }, State
    */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   /**
-   * Inline projections: run on the new events inside the append's transaction
+   * Inline projections: run on the new events in the append's unit of work
    * (with the PostgreSQL layers, the same SQL transaction), so their read
    * models are consistent with the write — read-your-writes. A failing inline
-   * projection fails the command and nothing is appended.
+   * projection fails the command and nothing is appended, on every store.
    */
   readonly inline?: ReadonlyArray<Projection.Projection<Event, RInline>> | undefined
 }
@@ -243,7 +245,7 @@ export const make = <
   RInline = never
 >(
   options: Options<Command, Event, State, Error, Encoded, RInline>
-): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, Scope.Scope> =>
+): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, Scope.Scope | UnitOfWork> =>
   Effect.gen(function* () {
     const { codec, decider, snapshot } = options
     const scope = yield* Scope.Scope
@@ -374,7 +376,7 @@ export const make = <
         )
         const appended = yield* inline.length === 0
           ? append
-          : tx.run(
+          : unitOfWork.run(
               Effect.tap(append, (result) =>
                 result === undefined || result.streamVersion !== loaded.version + events.length
                   ? Effect.void
@@ -398,7 +400,7 @@ export const make = <
       })
 
     const inline = options.inline ?? []
-    const tx = yield* Projector.Transaction
+    const unitOfWork = yield* UnitOfWork
 
     /** Runs the inline projections on the appended events, as their envelopes. */
     const project = (
@@ -446,24 +448,32 @@ export const make = <
         )
       })
 
-    const handle: CommandHandler<Command, Event, State, Error, RInline>["handle"] = (stream, command, handleOptions) =>
-      withStreamLock(
-        stream,
-        Effect.suspend(() => {
-          const attempts = { n: 0 }
-          return attempt(stream, command, handleOptions, attempts).pipe(
-            Effect.retry({
-              schedule: retry,
-              // A conflict with another writer is retried; one with the caller's own expectation is not.
-              while: (error) =>
-                handleOptions?.expectedVersion === undefined &&
-                (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
-            }),
-            Effect.tap(({ outcome, snapshotVersion }) => maybeSnapshot(stream, snapshotVersion, outcome)),
-            Effect.map(({ outcome }) => outcome)
-          )
-        })
+    const handle: CommandHandler<Command, Event, State, Error, RInline>["handle"] = (
+      stream,
+      command,
+      handleOptions
+    ) => {
+      const run = Effect.suspend(() => {
+        const attempts = { n: 0 }
+        return attempt(stream, command, handleOptions, attempts).pipe(
+          Effect.retry({
+            schedule: retry,
+            // A conflict with another writer is retried; one with the caller's own expectation is not.
+            while: (error) =>
+              handleOptions?.expectedVersion === undefined &&
+              (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
+          }),
+          Effect.tap(({ outcome, snapshotVersion }) => maybeSnapshot(stream, snapshotVersion, outcome)),
+          Effect.map(({ outcome }) => outcome)
+        )
+      })
+      return Effect.flatMap(unitOfWork.active, (inUnit) =>
+        // Inside a caller's unit of work (say, a process manager's projector batch) the store holds
+        // the stream until that unit ends. Queueing here as well could deadlock: a command holding
+        // the queue would wait for the store, and the unit for the queue.
+        inUnit ? run : withStreamLock(stream, run)
       ).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream } }))
+    }
 
     const loadAsOf: CommandHandler<Command, Event, State, Error, RInline>["loadAsOf"] = (stream, asOf) => {
       const until =

@@ -39,6 +39,7 @@ import * as internal from "./internal/memoryEventStore.ts"
 import type { Position } from "./Position.ts"
 import type { StoreError } from "./StoreError.ts"
 import type { StreamName } from "./StreamName.ts"
+import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
  * The append was rejected because the stream is not at the expected version.
@@ -96,9 +97,11 @@ export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("Du
 }
 
 /**
- * The events cannot be stored as given: an oversized event, a malformed event
- * id, an empty type, data that is not JSON, or an empty append. Nothing was
- * written.
+ * The append cannot be stored as given: an invalid stream name or expected
+ * version, a malformed event id, type or schema version, data that is not
+ * JSON or has a lone surrogate, an oversized event, or an empty append (the
+ * rules are `AppendCheck.check`; every store applies them before storage).
+ * Nothing was written, and retrying the same input cannot succeed.
  *
  * @since 0.1.0
  * @category errors
@@ -113,12 +116,37 @@ export class InvalidAppend extends Schema.TaggedError<InvalidAppend>()("InvalidA
 }
 
 /**
+ * The append ran inside a transaction that had already written before it took
+ * the stream's lock, and a concurrent writer committed to the stream in
+ * between: appended now, the event would read before that writer's events in
+ * the global log, out of the stream's order. Nothing was written. Retry the
+ * whole transaction, and make appends its first writes (or use `appendMany`
+ * for several streams), so it cannot happen. Only stores whose log is ordered
+ * by transaction (PostgreSQL) fail with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LogOrderConflict extends Schema.TaggedError<LogOrderConflict>()("LogOrderConflict", {
+  stream: Schema.String
+}) {
+  override get message() {
+    return (
+      `The append to ${JSON.stringify(this.stream)} ran in a transaction that had already written before it ` +
+      `took the stream's lock, and a concurrent writer committed to the stream in between; nothing was written. ` +
+      `Retry the whole transaction, and make appends its first writes (or use appendMany for several streams) ` +
+      `so it cannot happen.`
+    )
+  }
+}
+
+/**
  * The errors an append can fail with.
  *
  * @since 0.1.0
  * @category errors
  */
-export type AppendError = WrongExpectedVersion | DuplicateEventId | InvalidAppend | StoreError
+export type AppendError = WrongExpectedVersion | DuplicateEventId | InvalidAppend | LogOrderConflict | StoreError
 
 /**
  * One stream's part of an append.
@@ -147,6 +175,9 @@ export interface AppendResult {
 }
 
 /**
+ * Which part of a stream to read. Every number means the same in every store
+ * (`NaN` reads nothing, for example): see `ReadCheck.streamRange`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -159,7 +190,8 @@ export interface ReadStreamOptions {
 }
 
 /**
- * Which part of the global log to read.
+ * Which part of the global log to read. Odd positions and batch sizes mean the
+ * same in every store: see `ReadCheck.after` and `ReadCheck.batchSize`.
  *
  * @since 0.1.0
  * @category models
@@ -213,14 +245,21 @@ export class EventStore extends Context.Service<
   }
 >()("@chronicle/core/EventStore") {
   /**
-   * The in-memory reference implementation: the same guarantees as every
-   * store, safe under concurrent fibers; subscriptions are woken by appends.
+   * The in-memory reference implementation, with its {@link UnitOfWork}: the
+   * same guarantees as every store, safe under concurrent fibers;
+   * subscriptions are woken by appends. A unit of work holds the streams it
+   * appends to until it ends, and rolls its appends back when it fails.
    * `maxEventBytes` (default 1 MiB) limits the JSON size of one event.
    *
    * @since 0.1.0
    */
-  static readonly layerMemory = (options?: { readonly maxEventBytes?: number | undefined }) =>
-    Layer.sync(EventStore, () => EventStore.of(internal.make(options?.maxEventBytes ?? defaultMaxEventBytes)))
+  static readonly layerMemory = (options?: {
+    readonly maxEventBytes?: number | undefined
+  }): Layer.Layer<EventStore | UnitOfWork> =>
+    Layer.syncContext(() => {
+      const { store, unitOfWork } = internal.make(options?.maxEventBytes ?? defaultMaxEventBytes)
+      return Context.make(EventStore, store).pipe(Context.add(UnitOfWork, unitOfWork))
+    })
 }
 
 /**

@@ -54,6 +54,28 @@ export interface Any {
 export type ExpectedVersion = Exact | NoStream | StreamExists | Any
 
 /**
+ * The highest version a stream can reach: 2^31 − 1, the largest 32-bit signed
+ * integer (PostgreSQL stores stream versions as `integer`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxStreamVersion = 2_147_483_647
+
+/**
+ * The highest exact expected version: 2^31 − 2, one below
+ * {@link maxStreamVersion}, so the appended event's version still fits.
+ * Exact versions are integers from 0 to this.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxExact = maxStreamVersion - 1
+
+/**
+ * An exact expected version. Appends accept integers from 0 to
+ * {@link maxExact}; any other number is rejected with `InvalidAppend`.
+ *
  * @example
  * ```ts
  * import { ExpectedVersion } from "@chronicle/core"
@@ -122,14 +144,26 @@ export const format = (expected: ExpectedVersion): string =>
   expected._tag === "Exact" ? String(expected.version) : expected._tag
 
 /**
- * A Schema for expected versions, e.g. in HTTP commands.
+ * A Schema for expected versions, e.g. in HTTP commands. It accepts exactly
+ * the expected versions an append accepts (see {@link isExpectedVersion}).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ExpectedVersion: Schema.Codec<ExpectedVersion> = Schema.Union([
-  Schema.TaggedStruct("Exact", { version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) }),
+  Schema.TaggedStruct("Exact", { version: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: maxExact })) }),
   Schema.TaggedStruct("NoStream", {}),
   Schema.TaggedStruct("StreamExists", {}),
   Schema.TaggedStruct("Any", {})
 ])
+
+/**
+ * Whether a value is an expected version an append accepts: `Exact` with an
+ * integer version from 0 to {@link maxExact}, `NoStream`, `StreamExists` or
+ * `Any`. Stores run it (through `AppendCheck`) on every append, because a
+ * value typed as `ExpectedVersion` may come from an untyped caller.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isExpectedVersion: (u: unknown) => u is ExpectedVersion = Schema.is(ExpectedVersion)

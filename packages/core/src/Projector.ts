@@ -2,12 +2,12 @@
  * Projectors run projections: read the checkpoint, catch up from the global
  * log in batches, then follow live appends, until interrupted.
  *
- * Each batch runs inside the {@link Transaction} hook together with its
- * checkpoint save. With a SQL read model on the same database (the
- * PostgreSQL layers provide the hook), the read-model writes and the
- * checkpoint commit together, so a crash never applies an event twice. Other
- * targets get at-least-once delivery, with the envelope's event id and
- * position for idempotency.
+ * Each batch runs in one `UnitOfWork` together with its checkpoint save.
+ * With a SQL read model on the same database (the PostgreSQL layers' unit of
+ * work is a SQL transaction), the read-model writes and the checkpoint commit
+ * together, so a crash never applies an event twice. Other targets get
+ * at-least-once delivery, with the envelope's event id and position for
+ * idempotency.
  *
  * A failing event is retried under the projection's `Schedule`, then parked in
  * the `DeadLetterStore` (the projection goes on) or the projection halts with
@@ -33,10 +33,11 @@ import {
 import * as CheckpointStore from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
 import type { Decoded, Envelope } from "./Envelope.ts"
-import { EventStore } from "./EventStore.ts"
+import { EventStore, LogOrderConflict } from "./EventStore.ts"
 import * as Position from "./Position.ts"
 import * as Projection from "./Projection.ts"
 import type { StoreError } from "./StoreError.ts"
+import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
  * A projection stopped on an event it could not handle, under the `halt`
@@ -62,20 +63,6 @@ export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("Pr
     )
   }
 }
-
-/**
- * How a projector groups a batch's read-model writes with its checkpoint. The
- * default runs them as they are (at-least-once); the PostgreSQL layers provide
- * a SQL transaction (exactly-once for read models in the same database).
- * Nested calls must be independent sub-transactions (savepoints), so a failed
- * event can be rolled back alone.
- *
- * @since 0.1.0
- * @category services
- */
-export const Transaction = Context.Reference<{
-  readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
-}>("@chronicle/core/Projector/Transaction", { defaultValue: () => ({ run: (effect) => effect }) })
 
 /**
  * Which process runs a projection. A projector holds the projection's lease
@@ -112,7 +99,7 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
  * @since 0.1.0
  * @category errors
  */
-export type RunError = ProjectionHalted | StoreError | CheckpointStore.CheckpointConflict | LeaseLost
+export type RunError = ProjectionHalted | StoreError | CheckpointStore.CheckpointConflict | LeaseLost | LogOrderConflict
 
 /**
  * Progress of a catch-up or rebuild.
@@ -173,19 +160,26 @@ export const metrics = (name: string) => {
   }
 }
 
+const isLogOrderConflict = (error: unknown): error is LogOrderConflict => error instanceof LogOrderConflict
+
+/** How a batch can fail short of its checkpoint save. */
+type BatchError = StoreError | ProjectionHalted | LogOrderConflict
+
+const batchRetry = Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 20 }))
+
 const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
 
 /**
  * Loads the checkpoint and returns it with a batch handler that handles a
- * batch and moves the checkpoint, inside the transaction hook. The checkpoint
+ * batch and moves the checkpoint, in one unit of work. The checkpoint
  * save is fenced with the position the handler last saw, so if another
  * process moved it the batch does not commit.
  */
 const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
-    const tx = yield* Transaction
+    const tx = yield* UnitOfWork
     const checkpoints = yield* CheckpointStore.CheckpointStore
     let checkpoint = yield* checkpoints.load(name)
     const deadLetters = yield* DeadLetterStore
@@ -216,16 +210,20 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
     const attempt = (events: ReadonlyArray<Decoded<E>>) =>
       tx.run(projection.handleBatch(events)).pipe(
         Effect.tapError(() => Metric.update(m.failures, 1)),
-        Effect.retry({ schedule: retry })
+        Effect.retry({ schedule: retry, while: (error) => !isLogOrderConflict(error) })
       )
 
     const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
       Effect.forEach(
         envelopes,
-        (envelope) => {
+        (envelope): Effect.Effect<void, BatchError, R> => {
           const decoded = projection.codec.decodeEnvelope(envelope)
           if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
-          return Effect.catch(attempt([decoded.success]), (error) => fail(envelope, error))
+          return Effect.catch(
+            attempt([decoded.success]),
+            (error): Effect.Effect<void, BatchError> =>
+              isLogOrderConflict(error) ? Effect.fail(error) : fail(envelope, error)
+          )
         },
         { discard: true }
       )
@@ -240,10 +238,18 @@ const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Pr
       const handled =
         decoded.length === envelopes.length
           ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
-            Effect.catch(tx.run(projection.handleBatch(decoded)), () => oneByOne(envelopes))
+            Effect.catch(
+              tx.run(projection.handleBatch(decoded)),
+              (error): Effect.Effect<void, BatchError, R> =>
+                isLogOrderConflict(error) ? Effect.fail(error) : oneByOne(envelopes)
+            )
           : oneByOne(envelopes)
       const last = envelopes[envelopes.length - 1]!
       return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
+        // A command sent from the batch met a concurrent writer of its stream after the batch had
+        // written (see `LogOrderConflict`): not the event's fault, and only a new unit of work can
+        // succeed, so the whole batch runs again.
+        Effect.retry({ while: isLogOrderConflict, schedule: batchRetry }),
         Effect.tap(() =>
           Effect.sync(() => {
             checkpoint = Option.some(last.position)
@@ -287,7 +293,7 @@ const subscribeOptions = (projection: Projection.Projection<any, any>, after: Po
  */
 export const run = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>
-): Effect.Effect<never, RunError, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
+): Effect.Effect<never, RunError, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore> =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
@@ -339,7 +345,11 @@ export const run = <E extends { readonly _tag: string }, R>(
 export const catchUp = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<Position.Position, RunError, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
+): Effect.Effect<
+  Position.Position,
+  RunError,
+  R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore
+> =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
@@ -390,7 +400,7 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
 ) =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
-    const tx = yield* Transaction
+    const tx = yield* UnitOfWork
     const deadLetters = yield* DeadLetterStore
     const parked = yield* deadLetters.get(name, eventId)
     if (Option.isNone(parked)) return false
@@ -411,7 +421,7 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
  */
 export const layer = <R>(
   projections: ReadonlyArray<Projection.Projection<any, R>>
-): Layer.Layer<never, never, R | EventStore | CheckpointStore.CheckpointStore | DeadLetterStore> =>
+): Layer.Layer<never, never, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore> =>
   Layer.effectDiscard(
     Effect.forEach(
       projections,
@@ -459,7 +469,7 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
   }
 ) =>
   Effect.gen(function* () {
-    const tx = yield* Transaction
+    const tx = yield* UnitOfWork
     const store = yield* EventStore
     const closeEnough = options.closeEnough ?? 100
     for (;;) {

@@ -12,6 +12,10 @@ import { Schema } from "effect"
  * For an append, whether it was written is unknown: retry it with the same
  * event ids, which is safe because appends are idempotent by event id.
  *
+ * Input never causes it: stores check appends (`AppendCheck`) and read options
+ * (`ReadCheck`) before storage, so bad input is `InvalidAppend` or a defined
+ * read.
+ *
  * @since 0.1.0
  * @category errors
  */

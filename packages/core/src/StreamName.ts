@@ -19,8 +19,8 @@ export const maxLength = 256
 
 /**
  * A stream name that has been validated: a non-empty category, a `-`, a
- * non-empty id, no control characters and at most {@link maxLength}
- * characters.
+ * non-empty id, well-formed Unicode (no lone surrogates), no control
+ * characters and at most {@link maxLength} characters.
  *
  * @since 0.1.0
  * @category models
@@ -40,8 +40,8 @@ export class InvalidStreamName extends Schema.TaggedError<InvalidStreamName>()("
   override get message() {
     return (
       `Invalid stream name ${JSON.stringify(this.stream.slice(0, 80))}: ${this.reason}. ` +
-      `Stream names are "category-id" with a non-empty category and id, no control characters, ` +
-      `at most ${maxLength} characters.`
+      `Stream names are "category-id" with a non-empty category and id, no control characters ` +
+      `or lone surrogates, at most ${maxLength} characters.`
     )
   }
 }
@@ -79,6 +79,15 @@ export const decodeResult = (name: string): Result.Result<StreamName, InvalidStr
     ? Result.succeed(name as StreamName)
     : Result.fail(new InvalidStreamName({ stream: name, reason }))
 }
+
+/**
+ * Whether a value is a valid stream name. A value typed as {@link StreamName}
+ * may still be invalid (built by a cast); stores check names with this.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isStreamName = (u: unknown): u is StreamName => typeof u === "string" && check(u) === undefined
 
 /**
  * Validates a string as a stream name, failing with {@link InvalidStreamName}.

@@ -5,12 +5,14 @@ import {
   EventStore,
   EventType,
   ExpectedVersion,
+  Projection,
   SnapshotStore,
-  StreamName
+  StreamName,
+  UnitOfWork
 } from "@chronicle/core"
 import { Order } from "@chronicle/example"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+import { DateTime, Deferred, Effect, Fiber, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
 
 const Stores = Layer.mergeAll(EventStore.EventStore.layerMemory(), SnapshotStore.SnapshotStore.layerMemory)
 
@@ -29,6 +31,19 @@ const counter = Decider.make<{ readonly by: number }, EventCodec.Event<typeof Co
   decide: (command) => Result.succeed([Incremented.make({ by: command.by })]),
   evolve: (state, event) => state + event.by
 })
+
+/**
+ * Runs with a pause before each append. The in-memory store appends at once, so without it
+ * concurrent writers never interleave between their load and their append, and never conflict.
+ */
+const withSlowAppends = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    return yield* Effect.provideService(effect, EventStore.EventStore, {
+      ...store,
+      append: (...args) => Effect.andThen(Effect.yieldNow, store.append(...args))
+    })
+  })
 
 describe("CommandHandler", () => {
   it.effect("places, pays and rejects what the invariants forbid", () =>
@@ -132,7 +147,7 @@ describe("CommandHandler", () => {
         Array.from({ length: 32 }, (_, i) => i + 1),
         (by) => handler.handle(stream, { by }),
         { concurrency: "unbounded" }
-      )
+      ).pipe(withSlowAppends)
       const store = yield* EventStore.EventStore
       const events = yield* Stream.runCollect(store.readStream(stream))
       assert.deepStrictEqual(
@@ -159,6 +174,10 @@ describe("CommandHandler", () => {
             Effect.andThen(Effect.yieldNow, handler.handle(stream, { by }))
           ),
         { concurrency: "unbounded" }
+      ).pipe(withSlowAppends)
+      assert.isTrue(
+        outcomes.some((o) => o.attempts > 1),
+        "some commands conflicted and were retried"
       )
       const store = yield* EventStore.EventStore
       const events = yield* Stream.runCollect(store.readStream(stream))
@@ -275,6 +294,79 @@ describe("CommandHandler", () => {
       const outcome = yield* handler.handle(StreamName.make("counter", "idle"), { by: 1 })
       assert.deepStrictEqual([outcome.version, outcome.events.length], [-1, 0])
     }).pipe(Effect.provide(Stores))
+  )
+})
+
+describe("CommandHandler inline projections on the in-memory store", () => {
+  it.effect("a failing inline projection leaves nothing appended; the read model and the stream stay in step", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const statuses = new Map<string, string>()
+      const orderStatus = Projection.make({
+        name: "order-status",
+        version: 1,
+        codec: Order.OrderEvents,
+        handle: (e) =>
+          e.event._tag === "OrderCancelled" && e.event.reason === "explode"
+            ? Effect.fail(new Error("the read model refused"))
+            : Effect.sync(() => void statuses.set(e.stream, e.event._tag))
+      })
+      const orders = yield* CommandHandler.make({
+        decider: Order.decider,
+        codec: Order.OrderEvents,
+        inline: [orderStatus]
+      })
+      const stream = StreamName.make("order", "inline-memory")
+      yield* orders.handle(stream, place("inline-memory"))
+      assert.strictEqual(statuses.get(stream), "OrderPlaced")
+
+      const failed = yield* Effect.flip(orders.handle(stream, Order.CancelOrder.make({ reason: "explode" })))
+      assert.strictEqual(failed._tag, "InlineProjectionFailed")
+      assert.strictEqual(yield* store.streamVersion(stream), 0, "the event was rolled back")
+      const log = yield* Stream.runCollect(store.readAll())
+      assert.deepStrictEqual(
+        log.map((e) => e.type),
+        ["OrderPlaced"]
+      )
+
+      const cancelled = yield* orders.handle(stream, Order.CancelOrder.make({ reason: "changed mind" }))
+      assert.strictEqual(cancelled.version, 1)
+      assert.strictEqual(statuses.get(stream), "OrderCancelled")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+describe("CommandHandler inside a unit of work", () => {
+  it.live("a command in a unit of work does not deadlock with a queued command on the same stream", () =>
+    Effect.gen(function* () {
+      const unit = yield* UnitOfWork.UnitOfWork
+      const counters = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      const stream = StreamName.make("counter", "process-manager")
+      const firstDone = yield* Deferred.make<void>()
+      // Think of a process manager's projector batch: two commands on one stream in one unit.
+      const batch = yield* Effect.forkChild(
+        unit.run(
+          Effect.gen(function* () {
+            yield* counters.handle(stream, { by: 1 })
+            yield* Deferred.succeed(firstDone, undefined)
+            // Meanwhile a command from outside takes the handler's queue and waits for the stream.
+            yield* Effect.sleep("50 millis")
+            yield* counters.handle(stream, { by: 10 })
+          })
+        )
+      )
+      yield* Deferred.await(firstDone)
+      const outside = yield* Effect.forkChild(counters.handle(stream, { by: 100 }))
+      yield* Fiber.join(batch).pipe(
+        Effect.timeoutOrElse({
+          duration: "3 seconds",
+          orElse: () => Effect.die("deadlock: the unit waits for the queue, the queued command for the unit")
+        })
+      )
+      const last = yield* Fiber.join(outside)
+      assert.strictEqual(last.state, 111)
+      assert.strictEqual(last.version, 2)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 })
 

@@ -1,6 +1,7 @@
 import { StreamName } from "@chronicle/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
+import { text } from "./inputs.ts"
 
 describe("StreamName", () => {
   it("accepts category-id names, whatever the id holds", () => {
@@ -30,5 +31,22 @@ describe("StreamName", () => {
       assert.match(result.failure.reason, reason)
     }
     assert.throws(() => StreamName.make("or-der", "1"), /category contains/)
+  })
+
+  it.prop(
+    "isStreamName accepts exactly what decodeResult accepts, and nothing that is not a string",
+    [text],
+    ([s]) => {
+      for (const name of [s, `c-${s}`]) {
+        assert.strictEqual(StreamName.isStreamName(name), Result.isSuccess(StreamName.decodeResult(name)), name)
+      }
+    },
+    { arbitrary: { runs: 2000 } }
+  )
+
+  it("isStreamName rejects what is not a string", () => {
+    for (const value of [undefined, null, 42, ["order-1"], { toString: () => "order-1" }]) {
+      assert.isFalse(StreamName.isStreamName(value), String(value))
+    }
   })
 })

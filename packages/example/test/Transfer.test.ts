@@ -1,4 +1,4 @@
-import { CheckpointStore, CommandHandler, DeadLetterStore, EventStore, Projector } from "@chronicle/core"
+import { CheckpointStore, CommandHandler, DeadLetterStore, type Envelope, EventStore, Projector } from "@chronicle/core"
 import { Account, Transfer } from "@chronicle/example"
 import { assert, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Random, Stream } from "effect"
@@ -69,12 +69,21 @@ it.live("money transfers never lose or duplicate money, even when every event is
       const ended = outcomes.get(transferId) ?? []
       assert.strictEqual(ended.length, 1, `${transferId} ended once: ${ended}`)
     }
-    // Commands the manager sent carry the debit's correlation and causation.
-    const credits = yield* Stream.runCollect(store.readAll({ types: ["TransferCredited"] }))
-    for (const credit of credits) {
-      assert.strictEqual(credit.metadata.actor, "money-transfers")
-      assert.isString(credit.metadata.causationId)
-      assert.isString(credit.metadata.correlationId)
+    // Both endings happened, and the commands the manager sent (credits and compensations) carry
+    // the debit's correlation (its own id when it has none) and the debit as their cause.
+    const transferIdOf = (e: Envelope.Envelope) => (e.data as { transferId: string }).transferId
+    const debits = new Map(
+      (yield* Stream.runCollect(store.readAll({ types: ["TransferDebited"] }))).map((e) => [transferIdOf(e), e])
+    )
+    const sent = yield* Stream.runCollect(store.readAll({ types: ["TransferCredited", "TransferDebitReversed"] }))
+    assert.sameMembers([...new Set(sent.map((e) => e.type))], ["TransferCredited", "TransferDebitReversed"])
+    for (const e of sent) {
+      const debit = debits.get(transferIdOf(e))!
+      assert.deepStrictEqual(
+        [e.metadata.actor, e.metadata.causationId, e.metadata.correlationId],
+        ["money-transfers", debit.eventId, debit.metadata.correlationId ?? debit.eventId],
+        `${e.type} of ${transferIdOf(e)}`
+      )
     }
   }).pipe(Effect.scoped, Effect.provide(Stores))
 )

@@ -7,8 +7,12 @@
  *   checks idempotency and the expected version, inserts every event with one
  *   `unnest` insert and bumps the stream row. After the commit the store sends
  *   a `NOTIFY` (coalesced, outside the append's transaction).
- * - Appends also work inside the caller's `sql.withTransaction`; make the
- *   append the transaction's first write (see `PgSchema` on why).
+ * - `appendMany` locks all its streams, in name order, before its first write.
+ * - Appends also work inside the caller's `sql.withTransaction`. Make them the
+ *   transaction's first writes (or use `appendMany` for several streams): an
+ *   append after the transaction's own writes fails with `LogOrderConflict`
+ *   when another writer committed to the stream meanwhile (see `PgSchema` on
+ *   why); then retry the whole transaction.
  * - The global log is read in batches below the oldest running transaction,
  *   ordered by (transaction id, sequence): never skipping a late commit.
  * - Subscriptions catch up in batches, then wait for `LISTEN` wake-ups with a
@@ -23,6 +27,7 @@ import {
   EventStore,
   type ExpectedVersion,
   Position,
+  ReadCheck,
   StoreError,
   StreamName
 } from "@chronicle/core"
@@ -102,6 +107,20 @@ const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
   expected._tag === "Exact" ? String(expected.version) : expected._tag
 
 /**
+ * Whether a failure is the server being away (connection lost, or the server
+ * restarting, shutting down or out of connections) rather than a fault of the
+ * statement, so waiting and reading again will succeed. The driver classifies
+ * SQLSTATE classes 57P ("the database system is starting up", ...) and 53
+ * ("too many clients") as unknown, non-retryable errors; a restarted server
+ * answers 57P03 until its crash recovery ends.
+ */
+const isServerUnavailable = (error: SqlError.SqlError): boolean => {
+  if (error.reason._tag === "ConnectionError" || error.isRetryable) return true
+  const code = (error.reason.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && (code.startsWith("53") || (code.startsWith("57P") && code !== "57P04"))
+}
+
+/**
  * Builds the store on the `SqlClient` (and `PgClient`, for `LISTEN`) in
  * context. Runs the migrations first unless `migrate: false`.
  *
@@ -113,14 +132,15 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   const pg = yield* PgClient.PgClient
   const schema = options?.schema ?? PgSchema.defaultSchema
   const maxEventBytes = options?.maxEventBytes ?? EventStore.defaultMaxEventBytes
-  const defaultBatch = options?.batchSize ?? 1000
+  const defaultBatch = ReadCheck.batchSize(options?.batchSize, 1000)
   const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
 
   const storeError = (operation: string) => (cause: SqlError.SqlError) =>
     new StoreError.StoreError({ operation, cause })
 
-  const appendOne = (append: EventStore.StreamAppend) =>
+  /** One stream's append; `lockStreams`: the streams whose locks to take first (a multi-stream append's). */
+  const appendOne = (append: EventStore.StreamAppend, lockStreams: ReadonlyArray<string> = []) =>
     Effect.gen(function* () {
       const checked = AppendCheck.check(append, maxEventBytes)
       if (Result.isFailure(checked)) return yield* checked.failure
@@ -136,7 +156,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
           ${append.stream}, ${StreamName.category(append.stream)}, ${kind}, ${expected},
           ${events.map((e) => e.event.eventId)}::uuid[], ${events.map((e) => e.event.type)}::text[],
           ${events.map((e) => e.event.schemaVersion)}::int4[], ${events.map((e) => e.dataJson)}::text[],
-          ${events.map((e) => e.metadataJson)}::text[]
+          ${events.map((e) => e.metadataJson)}::text[], ${lockStreams}::text[]
         )`.pipe(
         Effect.catchReason("SqlError", "UniqueViolation", () =>
           Effect.fail(
@@ -157,6 +177,8 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
           })
         case "duplicate":
           return yield* new EventStore.DuplicateEventId({ stream: append.stream, eventId: events[0]!.event.eventId })
+        case "log_order_conflict":
+          return yield* new EventStore.LogOrderConflict({ stream: append.stream })
         default: {
           const commits = row.commits ?? []
           const sequences = row.sequences ?? []
@@ -185,7 +207,9 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   })
   yield* Effect.scoped(
     Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
-      Effect.forever(Effect.andThen(Queue.take(notifications), signal))
+      // Appends committed while nobody listened sent their NOTIFY to no one: once listening
+      // again, wake the subscribers so they read them instead of waiting for the next poll.
+      Effect.andThen(signal, Effect.forever(Effect.andThen(Queue.take(notifications), signal)))
     )
   ).pipe(
     Effect.catchCause((cause) =>
@@ -220,7 +244,6 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     )
 
   const appendMany: EventStore.EventStore["Service"]["appendMany"] = (appends) => {
-    // Lock streams in a fixed order so concurrent multi-stream appends cannot deadlock.
     const order = appends
       .map((a, i) => [a, i] as const)
       .sort(([a], [b]) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
@@ -236,10 +259,13 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
       }
       seen.add(a.stream)
     }
+    // The first append takes every stream's lock before it writes: the transaction then gets its
+    // id after every writer it waited for, and each stream stays in version order in the log.
+    const streams = order.length > 1 ? order.map(([a]) => a.stream) : []
     return sql
       .withTransaction(
         Effect.map(
-          Effect.forEach(order, ([a]) => appendOne(a)),
+          Effect.forEach(order, ([a], i) => appendOne(a, i === 0 ? streams : [])),
           (results) => {
             const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
             order.forEach(([, index], i) => {
@@ -260,10 +286,11 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   )
 
   const readStream = (stream: StreamName.StreamName, readOptions?: EventStore.ReadStreamOptions) => {
-    const backward = readOptions?.direction === "backward"
-    const max = readOptions?.maxCount ?? Number.POSITIVE_INFINITY
-    const first = readOptions?.from ?? (backward ? 2_147_483_647 : 0)
-    return Stream.paginate({ from: first, read: 0 }, (cursor) =>
+    const { direction, from, maxCount: max } = ReadCheck.streamRange(readOptions)
+    // A name no append accepts is a stream that does not exist (PostgreSQL cannot even compare some).
+    if (max === 0 || !StreamName.isStreamName(stream)) return Stream.empty
+    const backward = direction === "backward"
+    return Stream.paginate({ from, read: 0 }, (cursor) =>
       Effect.gen(function* () {
         const limit = Math.min(defaultBatch, max - cursor.read)
         const rows = backward
@@ -288,8 +315,9 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
 
   /** One batch of the global log after `after`, below the oldest running transaction. */
   const logPage = (after: Position.Position, filter: EventStore.ReadAllOptions | undefined, limit: number) => {
-    const categories = filter?.categories
-    const types = filter?.types
+    // Names PostgreSQL cannot store faithfully match no event.
+    const categories = filter?.categories?.filter(AppendCheck.isStorableText)
+    const types = filter?.types?.filter(AppendCheck.isStorableText)
     return sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
       WHERE (transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -312,8 +340,8 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   const readAll = (readOptions?: EventStore.ReadAllOptions) =>
     Stream.unwrap(
       Effect.map(head, (until) => {
-        const batch = readOptions?.batchSize ?? defaultBatch
-        return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
+        const batch = ReadCheck.batchSize(readOptions?.batchSize, defaultBatch)
+        return Stream.paginate(ReadCheck.after(readOptions?.after), (after) =>
           logPage(after, readOptions, batch).pipe(
             Effect.map((envelopes) => {
               const upToHead = envelopes.filter((e) => !Position.isAfter(e.position, until))
@@ -332,18 +360,16 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     )
 
   const subscribe = (readOptions?: EventStore.ReadAllOptions) => {
-    const batch = readOptions?.batchSize ?? defaultBatch
-    return Stream.paginate(readOptions?.after ?? Position.start, (after) =>
+    const batch = ReadCheck.batchSize(readOptions?.batchSize, defaultBatch)
+    return Stream.paginate(readOptions?.after, (from) =>
       Effect.gen(function* () {
+        const after = ReadCheck.after(from)
         const wakeUp = wake
         // Reading is by position, so after a lost connection the page is simply read again:
         // the subscription waits out an outage instead of failing, and loses or repeats nothing.
         const envelopes = yield* logPage(after, readOptions, batch).pipe(
           Effect.tapError((error) => Effect.logWarning("Chronicle: subscription read failed; retrying", error.message)),
-          Effect.retry({
-            while: (error) => error.reason._tag === "ConnectionError" || error.isRetryable,
-            schedule: Schedule.spaced("250 millis")
-          })
+          Effect.retry({ while: isServerUnavailable, schedule: Schedule.spaced("250 millis") })
         )
         if (envelopes.length === 0) {
           // Caught up: wait for a NOTIFY, or poll (a long transaction may have held the log back).
@@ -360,10 +386,12 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     appendMany,
     readStream,
     streamVersion: (stream) =>
-      sql<{ version: number }>`SELECT version FROM ${sql(schema)}.streams WHERE stream = ${stream}`.pipe(
-        Effect.map((rows) => rows[0]?.version ?? -1),
-        mapSqlError("EventStore.streamVersion")
-      ),
+      StreamName.isStreamName(stream)
+        ? sql<{ version: number }>`SELECT version FROM ${sql(schema)}.streams WHERE stream = ${stream}`.pipe(
+            Effect.map((rows) => rows[0]?.version ?? -1),
+            mapSqlError("EventStore.streamVersion")
+          )
+        : Effect.succeed(-1),
     readAll,
     subscribe,
     head

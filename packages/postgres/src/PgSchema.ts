@@ -13,6 +13,17 @@
  * skipped. One long-open write transaction holds every reader back: bound it
  * with `idle_in_transaction_session_timeout`, and watch projection lag.
  *
+ * In that order each stream must read in version order. An append locks its
+ * stream (a transaction-scoped advisory lock) before it writes, so a
+ * transaction that has not written yet gets its id at the insert, after every
+ * earlier writer of the stream committed; a multi-stream append locks all its
+ * streams, in name order, before its first write (its first `append` call
+ * takes them all). A transaction that wrote before the lock has an older id:
+ * when a writer committed to the stream in between, the append is refused
+ * (`LogOrderConflict`) rather than read out of order. Each event records where
+ * its append starts (`append_first`), so an idempotent repeat is exactly one
+ * earlier append.
+ *
  * @since 0.1.0
  */
 import { Effect } from "effect"
@@ -162,18 +173,132 @@ const migrations = (
       PRIMARY KEY (projection, event_id)
     )`
     ]
+  ],
+  [
+    2,
+    "exact repeats, log-order check, multi-stream locks",
+    [
+      // Where each event's append starts, so a repeat is exactly one append. Existing rows get
+      // the first version their transaction wrote to the stream (two appends to one stream in
+      // one transaction were not told apart before, and stay one append).
+      `ALTER TABLE ${s}.events ADD COLUMN append_first integer`,
+      `UPDATE ${s}.events e SET append_first = f.append_first
+      FROM (
+        SELECT stream, transaction_id, min(stream_version) AS append_first
+        FROM ${s}.events GROUP BY stream, transaction_id
+      ) f
+      WHERE e.stream = f.stream AND e.transaction_id = f.transaction_id`,
+      `ALTER TABLE ${s}.events ALTER COLUMN append_first SET NOT NULL`,
+      `DROP FUNCTION ${s}.append(text, text, text, integer, uuid[], text[], integer[], text[], text[])`,
+      // `p_lock_streams`: the first append of a multi-stream append takes the locks of all its
+      // streams, in name order, before it writes; its transaction then gets its id after every
+      // writer it waited for.
+      `CREATE FUNCTION ${s}.append(
+      p_stream text, p_category text, p_expected_kind text, p_expected integer,
+      p_ids uuid[], p_types text[], p_schema_versions integer[], p_data text[], p_metadata text[],
+      p_lock_streams text[] DEFAULT NULL
+    ) RETURNS TABLE (status text, stream_version integer, commits text[], sequences text[])
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      v_current integer;
+      v_first_stream text;
+      v_first_version integer;
+      v_count integer := cardinality(p_ids);
+      v_lock text;
+      v_transaction xid8;
+    BEGIN
+      IF cardinality(p_lock_streams) > 0 THEN
+        FOR v_lock IN SELECT l.stream FROM unnest(p_lock_streams) AS l(stream) ORDER BY l.stream COLLATE "C" LOOP
+          PERFORM pg_advisory_xact_lock(hashtextextended(v_lock, 0));
+        END LOOP;
+      END IF;
+      PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+
+      SELECT e.stream, e.stream_version INTO v_first_stream, v_first_version
+        FROM ${s}.events e WHERE e.event_id = p_ids[1];
+      IF FOUND THEN
+        -- A repeat is exactly one earlier append: it starts at the first id, holds the same ids
+        -- in order, and ends with them.
+        IF v_first_stream = p_stream AND v_count = (
+          SELECT count(*) FROM ${s}.events e
+          WHERE e.stream = p_stream
+            AND e.stream_version BETWEEN v_first_version AND v_first_version + v_count - 1
+            AND e.append_first = v_first_version
+            AND e.event_id = p_ids[e.stream_version - v_first_version + 1]
+        ) AND NOT EXISTS (
+          SELECT FROM ${s}.events e
+          WHERE e.stream = p_stream AND e.stream_version = v_first_version + v_count
+            AND e.append_first = v_first_version
+        ) THEN
+          RETURN QUERY
+            SELECT 'repeat', v_first_version + v_count - 1,
+                   array_agg(e.transaction_id::text ORDER BY e.stream_version),
+                   array_agg(e.sequence::text ORDER BY e.stream_version)
+            FROM ${s}.events e
+            WHERE e.stream = p_stream
+              AND e.stream_version BETWEEN v_first_version AND v_first_version + v_count - 1;
+        ELSE
+          RETURN QUERY SELECT 'duplicate', -1, NULL::text[], NULL::text[];
+        END IF;
+        RETURN;
+      END IF;
+
+      SELECT st.version INTO v_current FROM ${s}.streams st WHERE st.stream = p_stream;
+      IF NOT FOUND THEN v_current := -1; END IF;
+
+      -- The log is ordered by transaction id. A transaction that wrote before it took the lock
+      -- has an id older than that of a writer that committed to the stream meanwhile: its events
+      -- would read before that writer's. (A transaction without an id yet gets one at the insert,
+      -- newer than every commit before the lock.)
+      v_transaction := pg_current_xact_id_if_assigned();
+      IF v_transaction IS NOT NULL AND v_transaction < (
+        SELECT e.transaction_id FROM ${s}.events e WHERE e.stream = p_stream AND e.stream_version = v_current
+      ) THEN
+        RETURN QUERY SELECT 'log_order_conflict', v_current, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      IF (p_expected_kind = 'exact' AND v_current <> p_expected)
+        OR (p_expected_kind = 'no_stream' AND v_current <> -1)
+        OR (p_expected_kind = 'stream_exists' AND v_current < 0) THEN
+        RETURN QUERY SELECT 'wrong_version', v_current, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      RETURN QUERY
+        WITH inserted AS (
+          INSERT INTO ${s}.events (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata)
+          SELECT u.id, p_stream, v_current + u.ord::integer, v_current + 1, p_category, u.type, u.schema_version, u.data::json, u.metadata::json
+          FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
+            WITH ORDINALITY AS u(id, type, schema_version, data, metadata, ord)
+          RETURNING ${s}.events.transaction_id, ${s}.events.sequence, ${s}.events.stream_version
+        )
+        SELECT 'ok', v_current + v_count,
+               array_agg(i.transaction_id::text ORDER BY i.stream_version),
+               array_agg(i.sequence::text ORDER BY i.stream_version)
+        FROM inserted i;
+
+      INSERT INTO ${s}.streams AS st (stream, version) VALUES (p_stream, v_current + v_count)
+        ON CONFLICT (stream) DO UPDATE SET version = excluded.version;
+    END;
+    $fn$`
+    ]
   ]
 ]
 
 /**
  * Creates or upgrades the schema: applies the migrations this database lacks,
  * in order, each in its own transaction, under an advisory lock so concurrent
- * starts do not race. Safe to run on every start.
+ * starts do not race. Safe to run on every start. `upTo` stops after that
+ * migration (default: all), e.g. to test an upgrade from an older schema.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = Effect.fn("PgSchema.migrate")(function* (schema: string = defaultSchema) {
+export const migrate = Effect.fn("PgSchema.migrate")(function* (
+  schema: string = defaultSchema,
+  options?: { readonly upTo?: number | undefined }
+) {
   const sql = yield* SqlClient.SqlClient
   const s = quote(schema)
   yield* sql.withTransaction(
@@ -187,10 +312,13 @@ export const migrate = Effect.fn("PgSchema.migrate")(function* (schema: string =
         (yield* sql.unsafe<{ id: number }>(`SELECT id FROM ${s}.migrations`)).map((row) => row.id)
       )
       for (const [id, name, statements] of migrations(schema)) {
-        if (applied.has(id)) continue
+        if (applied.has(id) || id > (options?.upTo ?? Number.POSITIVE_INFINITY)) continue
         for (const statement of statements) yield* sql.unsafe(statement).unprepared
         yield* sql.unsafe(`INSERT INTO ${s}.migrations (id, name) VALUES ($1, $2)`, [id, name])
       }
     })
   )
-}) as (schema?: string) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+}) as (
+  schema?: string,
+  options?: { readonly upTo?: number | undefined }
+) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>

@@ -1,7 +1,7 @@
 /**
  * Everything an app needs from PostgreSQL in one layer: the client pool, the
  * migrations, and the `EventStore`, `SnapshotStore`, `CheckpointStore`,
- * `DeadLetterStore` and projector `Transaction` services.
+ * `DeadLetterStore` and `UnitOfWork` services.
  *
  * @example
  * ```ts
@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { type Config, Layer, type Redacted } from "effect"
+import { type Config, Effect, Layer, type Redacted } from "effect"
 import * as PgEventStore from "./PgEventStore.ts"
 import * as PgStores from "./PgStores.ts"
 
@@ -31,9 +31,21 @@ export const layerStores = (options?: PgEventStore.Options) =>
     PgStores.layerSnapshotStore(options),
     PgStores.layerCheckpointStore(options),
     PgStores.layerDeadLetterStore(options),
-    PgStores.layerTransaction,
+    PgStores.layerUnitOfWork,
     PgStores.layerLease(options)
   )
+
+/**
+ * What {@link layer} takes: the pool's URL and size, and the stores' options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends PgEventStore.Options {
+  readonly url: Redacted.Redacted
+  /** The pool's size (default 16). */
+  readonly maxConnections?: number | undefined
+}
 
 /**
  * A pool for `url` and the stores on it. Keep `maxConnections` at or above
@@ -43,26 +55,18 @@ export const layerStores = (options?: PgEventStore.Options) =>
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: PgEventStore.Options & {
-    readonly url: Redacted.Redacted
-    readonly maxConnections?: number | undefined
-  }
-) =>
+export const layer = (options: Options) =>
   Layer.provideMerge(
     layerStores(options),
     PgClient.layer({ url: options.url, maxConnections: options.maxConnections ?? 16 })
   )
 
 /**
- * Like {@link layer}, with the URL from configuration (e.g. `DATABASE_URL`).
+ * Like {@link layer}, with the URL from configuration (e.g. `DATABASE_URL`);
+ * every other option is passed to {@link layer} as given.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: PgEventStore.Options & {
-    readonly url: Config.Config<Redacted.Redacted>
-    readonly maxConnections?: number | undefined
-  }
-) => Layer.provideMerge(layerStores(options), PgClient.layerConfig({ url: options.url }))
+export const layerConfig = (options: Omit<Options, "url"> & { readonly url: Config.Config<Redacted.Redacted> }) =>
+  Layer.unwrap(Effect.map(options.url, (url) => layer({ ...options, url })))

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL `SnapshotStore`, `CheckpointStore` and `DeadLetterStore`,
- * and the projector `Transaction` hook, on the `SqlClient` in context.
+ * and the `UnitOfWork`, on the `SqlClient` in context.
  *
  * Because checkpoints, parked events and an app's read models share the
  * database (and, inside a projector batch, the transaction), a projector's
@@ -16,8 +16,10 @@ import {
   Projector,
   SnapshotStore,
   StoreError,
-  type StreamName
+  type StreamName,
+  UnitOfWork
 } from "@chronicle/core"
+import { PgClient, PgConnection } from "@effect/sql-pg"
 import { DateTime, Effect, Layer, Option, Schedule } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import * as PgSchema from "./PgSchema.ts"
@@ -232,34 +234,37 @@ export const layerDeadLetterStore = (options?: Options) =>
  * about a second of the holder's session ending (crash, kill, network loss);
  * the holder checks its session every two seconds and stops when it is gone.
  *
+ * Each lease is a session of its own, opened with the `PgClient`'s settings
+ * but outside its pool, and the lock lives exactly as long as that session:
+ * closing it (when the lease's scope closes, whether the projector stops,
+ * fails or is interrupted mid-acquisition) frees the lease. A pooled
+ * connection could go back to the pool still holding the lock, leaving the
+ * lease taken for good. Count one connection per running projector against
+ * the server's `max_connections`.
+ *
  * @since 0.1.0
  * @category layers
  */
 export const layerLease = (options?: Options) =>
   Layer.effect(
     Projector.Lease,
-    SqlClient.SqlClient.useSync((sql) => {
+    PgClient.PgClient.useSync((pg) => {
       const schema = options?.schema ?? PgSchema.defaultSchema
       return {
         acquire: (name: string) =>
           Effect.gen(function* () {
-            const connection = yield* sql.reserve
+            const session = yield* PgConnection.make(pg.config)
             const key = `chronicle-projection:${schema}:${name}`
-            yield* connection.executeRaw("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [key]).pipe(
+            yield* session.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [key]).pipe(
               Effect.flatMap((result) =>
-                (result as { rows: ReadonlyArray<{ locked: boolean }> }).rows[0]?.locked === true
-                  ? Effect.void
-                  : Effect.fail("busy" as const)
+                result.rows[0]?.locked === true ? Effect.void : Effect.fail("busy" as const)
               ),
               Effect.retry({ while: (e) => e === "busy", schedule: Schedule.spaced("500 millis") })
             )
-            yield* Effect.addFinalizer(() =>
-              Effect.ignore(connection.executeRaw("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]))
-            )
-            return connection.executeRaw("SELECT 1", []).pipe(
+            return session.query("SELECT 1").pipe(
               Effect.delay("2 seconds"),
               Effect.forever,
-              Effect.catch(() => Effect.fail(new Projector.LeaseLost({ projection: name })))
+              Effect.mapError(() => new Projector.LeaseLost({ projection: name }))
             )
           }).pipe(Effect.mapError((cause) => new StoreError.StoreError({ operation: "Projector lease", cause })))
       }
@@ -267,21 +272,21 @@ export const layerLease = (options?: Options) =>
   )
 
 /**
- * Runs each projector batch (its read-model writes, parked events and
- * checkpoint) in one SQL transaction; nested calls become savepoints, so a
- * failing event is rolled back alone.
+ * The `UnitOfWork` as a SQL transaction on the `SqlClient` in context: an
+ * append and its inline projections, or a projector batch (read-model writes,
+ * parked events and checkpoint), commit together. Nested units become
+ * savepoints, so a failing event is rolled back alone.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerTransaction = Layer.effect(
-  Projector.Transaction,
+export const layerUnitOfWork = Layer.effect(
+  UnitOfWork.UnitOfWork,
   SqlClient.SqlClient.useSync((sql) => ({
+    active: Effect.map(Effect.serviceOption(sql.transactionService), Option.isSome),
     run: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError.StoreError, R> =>
       Effect.mapError(sql.withTransaction(effect), (error) =>
-        SqlError.isSqlError(error)
-          ? new StoreError.StoreError({ operation: "Projector transaction", cause: error })
-          : error
+        SqlError.isSqlError(error) ? new StoreError.StoreError({ operation: "UnitOfWork", cause: error }) : error
       )
   }))
 )

@@ -13,13 +13,14 @@ const orderStatus = Projection.make({
   codec: Order.OrderEvents,
   handle: (e) =>
     SqlClient.SqlClient.use((sql) => {
-      if (e.event._tag === "OrderCancelled" && e.event.reason === "explode") {
-        return Effect.fail(new Error("the read model refused"))
-      }
       const status =
         e.event._tag === "OrderPlaced" ? "pending" : e.event._tag === "PaymentConfirmed" ? "paid" : "cancelled"
-      return sql`INSERT INTO order_status VALUES (${e.event.orderId}, ${status})
+      const write = sql`INSERT INTO order_status VALUES (${e.event.orderId}, ${status})
                  ON CONFLICT (order_id) DO UPDATE SET status = excluded.status`
+      // "explode" writes the row, then fails: the write must roll back with the event.
+      return e.event._tag === "OrderCancelled" && e.event.reason === "explode"
+        ? Effect.andThen(write, Effect.fail(new Error("the read model refused")))
+        : write
     })
 })
 

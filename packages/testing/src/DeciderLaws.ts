@@ -42,7 +42,11 @@ import { equals } from "./internal/format.ts"
 export interface Options<Command, Event extends { readonly _tag: string }, State, Error> {
   readonly decider: Decider.Decider<Command, Event, State, Error>
   readonly codec: EventCodec.EventCodec<Event>
-  /** Generates commands, e.g. `Arbitrary.schema(CommandSchema)`. */
+  /**
+   * Generates commands, e.g. `Arbitrary.schema(CommandSchema)`. The laws that decide see only
+   * the states these commands reach: when a command succeeds only on a matching value (a payment
+   * of the exact total, a transfer id seen before), bias the generator so it sometimes matches.
+   */
   readonly commands: Arbitrary.Arbitrary<Command>
   /** Generates events (default: from the codec's event schemas). */
   readonly events?: Arbitrary.Arbitrary<Event> | undefined
@@ -230,7 +234,8 @@ export const test = <Command, Event extends { readonly _tag: string }, State, Er
     for (const law of laws) {
       it(law, async () => {
         const verdict = (await verdicts).find((v) => v.law === law)
-        if (verdict?.failure !== undefined) throw new globalThis.Error(verdict.failure)
+        if (verdict === undefined) throw new globalThis.Error(`Law "${law}" was not checked`)
+        if (verdict.failure !== undefined) throw new globalThis.Error(verdict.failure)
       })
     }
   })

@@ -1,4 +1,5 @@
-import { DateTime, Deferred, Effect, Option, Result, Stream } from "effect"
+import { Context, DateTime, Deferred, Effect, Exit, Option, Result, Stream } from "effect"
+import { type CheckedEvent, check as checkAppend } from "../AppendCheck.ts"
 import type { Envelope } from "../Envelope.ts"
 import {
   type AppendError,
@@ -13,13 +14,34 @@ import {
 } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
+import * as ReadCheck from "../ReadCheck.ts"
+import { StoreError } from "../StoreError.ts"
 import * as StreamName from "../StreamName.ts"
-import { type CheckedEvent, check as checkAppend } from "../AppendCheck.ts"
+import type { UnitOfWork } from "../UnitOfWork.ts"
+
+/**
+ * An open unit of work. Like a PostgreSQL transaction it holds every stream it
+ * appended to until it ends (other writers of those streams wait), its events
+ * are visible only inside it, and the global log is read up to its first event
+ * until it commits (as PostgreSQL reads below the oldest running transaction).
+ */
+class Unit {
+  open = true
+  /** Completed when the unit commits or rolls back. */
+  readonly ended = Deferred.makeUnsafe<void>()
+  /** Its writes in order; a savepoint is a length of this journal. */
+  readonly journal: Array<{ readonly index: number; readonly stream: string; readonly eventId: string }> = []
+  /** The streams it holds, with their length when it took them. */
+  readonly held = new Map<string, number>()
+  /** The unit it waits for, to detect deadlocks. */
+  waitingFor: Unit | undefined = undefined
+}
 
 interface Recorded {
   readonly stream: string
   readonly streamVersion: number
   readonly result: AppendResult
+  readonly unit: Unit | undefined
 }
 
 const deepFreeze = <A>(value: A): A => {
@@ -31,14 +53,47 @@ const deepFreeze = <A>(value: A): A => {
 }
 
 const defaultBatchSize = 1000
+let instances = 0
 
-/** Builds the in-memory event store. */
-export const make = (maxEventBytes: number): EventStore["Service"] => {
-  const log: Array<Envelope> = []
+/** Builds the in-memory event store and its unit of work, on one shared state. */
+export const make = (
+  maxEventBytes: number
+): { readonly store: EventStore["Service"]; readonly unitOfWork: UnitOfWork["Service"] } => {
+  /** The global log; a rolled-back event leaves a hole (positions are not dense). */
+  const log: Array<Envelope | undefined> = []
   const streams = new Map<string, Array<Envelope>>()
   const byEventId = new Map<string, Recorded>()
-  // Completed and replaced on every commit: subscribers wait on it when caught up.
+  /** Streams held by open units. */
+  const holders = new Map<string, Unit>()
+  /** Open units that have written: the global log is visible up to the first event of the oldest. */
+  const writing = new Set<Unit>()
+  // Completed and replaced whenever more of the log becomes visible: subscribers wait on it.
   let committed = Deferred.makeUnsafe<void>()
+  const CurrentUnit = Context.Reference<Unit | undefined>(`@chronicle/core/EventStore/memory/${++instances}`, {
+    defaultValue: () => undefined
+  })
+  const currentUnit = Effect.map(Effect.service(CurrentUnit), (unit) => (unit?.open === true ? unit : undefined))
+
+  const wake = () => {
+    const done = committed
+    committed = Deferred.makeUnsafe<void>()
+    Deferred.doneUnsafe(done, Effect.void)
+  }
+
+  /** The end of the visible log: before the first event of any open unit. */
+  const visibleEnd = () => {
+    let end = log.length
+    for (const unit of writing) end = Math.min(end, unit.journal[0]!.index)
+    return end
+  }
+
+  /** The events of a stream that `unit` may see: another open unit's events are hidden. */
+  const visibleEvents = (stream: string, unit: Unit | undefined): ReadonlyArray<Envelope> => {
+    const events = streams.get(stream)
+    if (events === undefined) return []
+    const holder = holders.get(stream)
+    return holder === undefined || holder === unit ? events : events.slice(0, holder.held.get(stream)!)
+  }
 
   const versionOf = (stream: string) => (streams.get(stream)?.length ?? 0) - 1
 
@@ -65,15 +120,33 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
       : Result.fail(new DuplicateEventId({ stream: append.stream, eventId: checked[0]!.event.eventId }))
   }
 
+  /** The open unit, other than `unit`, whose outcome an append must wait for: it holds a stream or an id. */
+  const blockerOf = (
+    appends: ReadonlyArray<readonly [StreamAppend, ReadonlyArray<CheckedEvent>]>,
+    unit: Unit | undefined
+  ): Unit | undefined => {
+    for (const [append, checked] of appends) {
+      const holder = holders.get(append.stream)
+      if (holder !== undefined && holder !== unit) return holder
+      for (const { event } of checked) {
+        const recorded = byEventId.get(event.eventId)
+        if (recorded?.unit !== undefined && recorded.unit !== unit && recorded.unit.open) return recorded.unit
+      }
+    }
+    return undefined
+  }
+
   /**
-   * Checks every part of an append against the current state and, if all pass, commits them.
+   * Checks every part of an append against the current state and, if all pass, writes them.
    * Synchronous from the first check to the last write, so no other fiber can interleave:
-   * that is what makes the append atomic and the expected-version check race-free.
+   * that is what makes the append atomic and the expected-version check race-free. Returns
+   * the open unit to wait for when another unit holds one of the streams.
    */
   const commit = (
     appends: ReadonlyArray<StreamAppend>,
-    recordedAt: DateTime.Utc
-  ): Result.Result<ReadonlyArray<AppendResult>, AppendError> => {
+    recordedAt: DateTime.Utc,
+    unit: Unit | undefined
+  ): Result.Result<ReadonlyArray<AppendResult>, AppendError> | Unit => {
     const plans: Array<{
       append: StreamAppend
       checked: ReadonlyArray<CheckedEvent>
@@ -81,6 +154,7 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
     }> = []
     const touched = new Set<string>()
     const newIds = new Set<string>()
+    const checkedAppends: Array<readonly [StreamAppend, ReadonlyArray<CheckedEvent>]> = []
     for (const append of appends) {
       if (touched.has(append.stream)) {
         return Result.fail(
@@ -93,7 +167,12 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
       touched.add(append.stream)
       const checked = checkAppend(append, maxEventBytes)
       if (Result.isFailure(checked)) return Result.fail(checked.failure)
-      const repeat = repeatOf(append, checked.success)
+      checkedAppends.push([append, checked.success])
+    }
+    const blocker = blockerOf(checkedAppends, unit)
+    if (blocker !== undefined) return blocker
+    for (const [append, checked] of checkedAppends) {
+      const repeat = repeatOf(append, checked)
       if (Result.isFailure(repeat)) return Result.fail(repeat.failure)
       if (repeat.success === undefined) {
         if (!ExpectedVersion.matches(append.expectedVersion, versionOf(append.stream))) {
@@ -106,17 +185,16 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
           )
         }
         // One id in two parts of the same appendMany would be recorded twice.
-        for (const { event } of checked.success) {
+        for (const { event } of checked) {
           if (newIds.has(event.eventId)) {
             return Result.fail(new DuplicateEventId({ stream: append.stream, eventId: event.eventId }))
           }
           newIds.add(event.eventId)
         }
       }
-      plans.push({ append, checked: checked.success, repeat: repeat.success })
+      plans.push({ append, checked, repeat: repeat.success })
     }
     const results: Array<AppendResult> = []
-    let wrote = false
     for (const { append, checked, repeat } of plans) {
       if (repeat !== undefined) {
         results.push(repeat)
@@ -126,6 +204,10 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
       if (events === undefined) {
         events = []
         streams.set(append.stream, events)
+      }
+      if (unit !== undefined && !unit.held.has(append.stream)) {
+        unit.held.set(append.stream, events.length)
+        holders.set(append.stream, unit)
       }
       const positions: Array<Position.Position> = []
       const startVersion = events.length
@@ -142,53 +224,122 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
           position: Position.make(sequence, sequence),
           recordedAt
         })
+        unit?.journal.push({ index: log.length, stream: append.stream, eventId: event.eventId })
         log.push(envelope)
         events.push(envelope)
         positions.push(envelope.position)
       }
       const result: AppendResult = { stream: append.stream, streamVersion: events.length - 1, positions }
       checked.forEach(({ event }, i) => {
-        byEventId.set(event.eventId, { stream: append.stream, streamVersion: startVersion + i, result })
+        byEventId.set(event.eventId, { stream: append.stream, streamVersion: startVersion + i, result, unit })
       })
       results.push(result)
-      wrote = true
     }
-    if (wrote) {
-      const done = committed
-      committed = Deferred.makeUnsafe<void>()
-      Deferred.doneUnsafe(done, Effect.void)
-    }
+    if (unit === undefined) wake()
+    else if (unit.journal.length > 0) writing.add(unit)
     return Result.succeed(results)
   }
 
-  // The time is read first: checking and committing then happen in one synchronous step.
+  /** Undoes a unit's writes after its savepoint `mark` (its events are the tails of the streams it holds). */
+  const rollbackTo = (unit: Unit, mark: number) => {
+    while (unit.journal.length > mark) {
+      const write = unit.journal.pop()!
+      log[write.index] = undefined
+      streams.get(write.stream)!.pop()
+      byEventId.delete(write.eventId)
+    }
+    if (unit.journal.length === 0 && writing.delete(unit)) wake()
+  }
+
+  /** Ends a unit: its events become visible to everyone (after a rollback, there are none). */
+  const end = (unit: Unit) => {
+    unit.open = false
+    for (const stream of unit.held.keys()) holders.delete(stream)
+    writing.delete(unit)
+    // Recorded events keep a reference to their (now closed) unit; let it hold nothing.
+    unit.journal.length = 0
+    unit.held.clear()
+    Deferred.doneUnsafe(unit.ended, Effect.void)
+    wake()
+  }
+
+  /** Waits until `blocker` ends, unless that would wait for ever (it waits, in turn, for `unit`). */
+  const waitFor = (unit: Unit | undefined, blocker: Unit): Effect.Effect<void, StoreError> => {
+    for (let u: Unit | undefined = blocker; u !== undefined; u = u.waitingFor) {
+      if (u === unit) {
+        return Effect.fail(
+          new StoreError({
+            operation: "EventStore.append",
+            cause: new Error("deadlock detected: two units of work wait for each other's streams")
+          })
+        )
+      }
+    }
+    if (unit === undefined) return Deferred.await(blocker.ended)
+    unit.waitingFor = blocker
+    return Effect.ensuring(
+      Deferred.await(blocker.ended),
+      Effect.sync(() => {
+        unit.waitingFor = undefined
+      })
+    )
+  }
+
+  const appendIn = (
+    appends: ReadonlyArray<StreamAppend>,
+    unit: Unit | undefined
+  ): Effect.Effect<ReadonlyArray<AppendResult>, AppendError> =>
+    // The time is read first: checking and writing then happen in one synchronous step.
+    Effect.flatMap(DateTime.now, (recordedAt) =>
+      Effect.suspend(() => {
+        const outcome = commit(appends, recordedAt, unit)
+        return outcome instanceof Unit
+          ? Effect.andThen(waitFor(unit, outcome), appendIn(appends, unit))
+          : Effect.fromResult(outcome)
+      })
+    )
+
   const appendMany: EventStore["Service"]["appendMany"] = (appends) =>
-    Effect.flatMap(DateTime.now, (recordedAt) => Effect.fromResult(commit(appends, recordedAt)))
+    Effect.flatMap(currentUnit, (unit) => appendIn(appends, unit))
 
   const append: EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
     Effect.map(appendMany([{ stream, events, expectedVersion }]), (results) => results[0]!)
 
   const readStream = (stream: StreamName.StreamName, options?: ReadStreamOptions) =>
-    Stream.suspend(() => {
-      const events = streams.get(stream) ?? []
-      const max = options?.maxCount ?? Number.POSITIVE_INFINITY
-      if (options?.direction === "backward") {
-        const last = Math.min(options.from ?? events.length - 1, events.length - 1)
-        const first = Math.max(0, max === Number.POSITIVE_INFINITY ? 0 : last - max + 1)
-        return Stream.fromArray(events.slice(first, last + 1).reverse())
-      }
-      const from = Math.max(0, options?.from ?? 0)
-      return Stream.fromArray(events.slice(from, max === Number.POSITIVE_INFINITY ? undefined : from + max))
-    })
+    Stream.unwrap(
+      Effect.map(currentUnit, (unit) => {
+        const events = visibleEvents(stream, unit)
+        const { direction, from, maxCount } = ReadCheck.streamRange(options)
+        if (direction === "backward") {
+          const last = Math.min(from, events.length - 1)
+          return Stream.fromArray(events.slice(Math.max(0, last - maxCount + 1), last + 1).reverse())
+        }
+        return Stream.fromArray(events.slice(from, from + maxCount))
+      })
+    )
 
-  /** The events after `after` up to the head that pass the filters, at most `limit` of them scanned. */
-  const page = (after: Position.Position, filter: (e: Envelope) => boolean, limit: number) => {
+  /** The visible events after `after` that pass the filters, at most `limit` positions scanned. */
+  const page = (after: Position.Position, filter: (e: Envelope) => boolean, limit: number, until: number) => {
     const start = Number(after.sequence)
     // Never before `after`, even when `after` lies beyond the end of the log.
-    const end = Math.max(start, Math.min(log.length, start + limit))
+    const stop = Math.max(start, Math.min(until, start + limit))
     const out: Array<Envelope> = []
-    for (let i = start; i < end; i++) if (filter(log[i]!)) out.push(log[i]!)
-    return { events: out, next: end === start ? after : log[end - 1]!.position, caughtUp: end >= log.length }
+    for (let i = start; i < stop; i++) {
+      const envelope = log[i]
+      if (envelope !== undefined && filter(envelope)) out.push(envelope)
+    }
+    const next = stop === start ? after : Position.make(BigInt(stop), BigInt(stop))
+    return { events: out, next, caughtUp: stop >= until }
+  }
+
+  /**
+   * A position as this store's own `(n, n)`: n counts the log slots at or before it in the
+   * log's order (slot i is at `(i + 1, i + 1)`), so every position reads as the order says.
+   */
+  const localAfter = (after: Position.Position | undefined) => {
+    const { commit, sequence } = ReadCheck.after(after)
+    const n = commit <= sequence ? commit : commit - 1n
+    return n <= 0n ? Position.start : Position.make(n, n)
   }
 
   const filterOf = (options?: ReadAllOptions) => {
@@ -202,10 +353,10 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   const readAll = (options?: ReadAllOptions) =>
     Stream.suspend(() => {
       const filter = filterOf(options)
-      const batch = Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))
-      const head = log.length
-      return Stream.paginate(options?.after ?? Position.start, (after) => {
-        const { events, next } = page(after, filter, Math.min(batch, head - Number(after.sequence)))
+      const batch = ReadCheck.batchSize(options?.batchSize, defaultBatchSize)
+      const head = visibleEnd()
+      return Stream.paginate(localAfter(options?.after), (after) => {
+        const { events, next } = page(after, filter, batch, head)
         return Effect.succeed([events, Number(next.sequence) < head ? Option.some(next) : Option.none()] as const)
       })
     })
@@ -213,24 +364,59 @@ export const make = (maxEventBytes: number): EventStore["Service"] => {
   const subscribe = (options?: ReadAllOptions) =>
     Stream.suspend(() => {
       const filter = filterOf(options)
-      const batch = Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))
-      return Stream.paginate(options?.after ?? Position.start, (after) =>
+      const batch = ReadCheck.batchSize(options?.batchSize, defaultBatchSize)
+      return Stream.paginate(localAfter(options?.after), (after) =>
         Effect.suspend(() => {
-          const wake = committed
-          const { caughtUp, events, next } = page(after, filter, batch)
-          const wait = caughtUp && events.length === 0 ? Deferred.await(wake) : Effect.void
+          const woken = committed
+          const { caughtUp, events, next } = page(after, filter, batch, visibleEnd())
+          const wait = caughtUp && events.length === 0 ? Deferred.await(woken) : Effect.void
           return Effect.as(wait, [events, Option.some(next)] as const)
         })
       )
     })
 
+  const head = Effect.sync(() => {
+    for (let i = visibleEnd() - 1; i >= 0; i--) {
+      const envelope = log[i]
+      if (envelope !== undefined) return envelope.position
+    }
+    return Position.start
+  })
+
+  const unitOfWork: UnitOfWork["Service"] = {
+    active: Effect.map(currentUnit, (unit) => unit !== undefined),
+    run: (effect) =>
+      Effect.flatMap(currentUnit, (outer) =>
+        outer !== undefined
+          ? // A savepoint: a failure undoes this part's writes alone.
+            Effect.suspend(() => {
+              const mark = outer.journal.length
+              return Effect.onExit(effect, (exit) =>
+                Exit.isFailure(exit) ? Effect.sync(() => rollbackTo(outer, mark)) : Effect.void
+              )
+            })
+          : Effect.acquireUseRelease(
+              Effect.sync(() => new Unit()),
+              (unit) => Effect.provideService(effect, CurrentUnit, unit),
+              (unit, exit) =>
+                Effect.sync(() => {
+                  if (Exit.isFailure(exit)) rollbackTo(unit, 0)
+                  end(unit)
+                })
+            )
+      )
+  }
+
   return {
-    append,
-    appendMany,
-    readStream,
-    streamVersion: (stream) => Effect.sync(() => versionOf(stream)),
-    readAll,
-    subscribe,
-    head: Effect.sync(() => (log.length === 0 ? Position.start : log[log.length - 1]!.position))
+    store: {
+      append,
+      appendMany,
+      readStream,
+      streamVersion: (stream) => Effect.map(currentUnit, (unit) => visibleEvents(stream, unit).length - 1),
+      readAll,
+      subscribe,
+      head
+    },
+    unitOfWork
   }
 }

@@ -1,0 +1,101 @@
+// Upgrading a database written by migration 1: idempotent repeats become exact (migration 2).
+import type { Envelope } from "@chronicle/core"
+import { ExpectedVersion, Position, StreamName } from "@chronicle/core"
+import { PgEventStore, PgSchema } from "@chronicle/postgres"
+import { PgHarness } from "@chronicle/testing"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+
+const event = (n: number) => ({
+  eventId: `0190a8b0-0000-7000-8000-${n.toString(16).padStart(12, "0")}`,
+  type: "Tick",
+  schemaVersion: 1,
+  data: { n },
+  metadata: {}
+})
+
+layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("PostgreSQL migrations", (it) => {
+  it.effect("a database with events from migration 1 upgrades to exact repeats", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const migrations = sql<{ id: number }>`SELECT id FROM chronicle.migrations ORDER BY id`
+      yield* PgSchema.migrate(PgSchema.defaultSchema, { upTo: 1 })
+      assert.deepStrictEqual(yield* migrations, [{ id: 1 }])
+
+      // Events written by migration 1's append function, called as the store called it then.
+      const appendV1 = (stream: StreamName.StreamName, events: ReadonlyArray<Envelope.EventData>) =>
+        sql`SELECT status FROM chronicle.append(
+          ${stream}, ${StreamName.category(stream)}, 'any', -1, ${events.map((e) => e.eventId)}::uuid[],
+          ${events.map((e) => e.type)}::text[], ${events.map((e) => e.schemaVersion)}::int4[],
+          ${events.map((e) => JSON.stringify(e.data))}::text[], ${events.map((e) => JSON.stringify(e.metadata))}::text[]
+        )`.pipe(Effect.tap((rows) => Effect.sync(() => assert.deepStrictEqual(rows, [{ status: "ok" }]))))
+      const s = StreamName.make("old", "s")
+      const t = StreamName.make("old", "t")
+      const [a1, a2, b1, c1, c2] = [event(1), event(2), event(3), event(4), event(5)]
+      yield* appendV1(s, [a1, a2])
+      yield* appendV1(s, [b1])
+      // Two appends to one stream in one transaction: migration 1 did not tell them apart.
+      yield* sql.withTransaction(Effect.andThen(appendV1(t, [c1]), appendV1(t, [c2])))
+
+      const store = yield* PgEventStore.make({ migrate: false })
+      const log = Stream.runCollect(store.readAll())
+      const before = yield* log
+      /** What an exact repeat of the append of these recorded events answers: their first result. */
+      const firstResult = (stream: StreamName.StreamName, events: ReadonlyArray<Envelope.EventData>) => {
+        const recorded = before.filter((e) => events.some((event) => event.eventId === e.eventId))
+        return { stream, streamVersion: recorded.at(-1)!.streamVersion, positions: recorded.map((e) => e.position) }
+      }
+
+      yield* PgSchema.migrate()
+      yield* PgSchema.migrate()
+      assert.deepStrictEqual(yield* migrations, [{ id: 1 }, { id: 2 }])
+
+      // Exactly one earlier append repeats, with its first result.
+      for (const [stream, events] of [
+        [s, [a1, a2]],
+        [s, [b1]],
+        [t, [c1, c2]]
+      ] as const) {
+        assert.deepStrictEqual(yield* store.append(stream, events, ExpectedVersion.any), firstResult(stream, events))
+      }
+      // Anything else with a recorded id is a duplicate.
+      const notRepeats: ReadonlyArray<readonly [string, StreamName.StreamName, ReadonlyArray<Envelope.EventData>]> = [
+        ["a prefix of an append", s, [a1]],
+        ["a suffix of an append", s, [a2]],
+        ["the tail of one append and the next append", s, [a2, b1]],
+        ["two appends", s, [a1, a2, b1]],
+        ["an append extended with a new event", s, [b1, event(6)]],
+        ["part of the transaction's appends", t, [c1]]
+      ]
+      for (const [label, stream, events] of notRepeats) {
+        const error = yield* Effect.flip(store.append(stream, events, ExpectedVersion.any))
+        assert.strictEqual(error._tag, "DuplicateEventId", `${label}: ${error.message}`)
+      }
+      assert.deepStrictEqual(
+        (yield* log).map((e) => e.eventId),
+        before.map((e) => e.eventId),
+        "nothing written"
+      )
+
+      // Appends after the upgrade keep their own boundaries, also within one transaction.
+      const [d1, d2] = [event(7), event(8)]
+      const [d, e] = yield* sql.withTransaction(
+        Effect.all([store.append(s, [d1], ExpectedVersion.exact(2)), store.append(s, [d2], ExpectedVersion.exact(3))])
+      )
+      assert.deepStrictEqual(yield* store.append(s, [d1], ExpectedVersion.any), d)
+      assert.deepStrictEqual(yield* store.append(s, [d2], ExpectedVersion.any), e)
+      const error = yield* Effect.flip(store.append(s, [d1, d2], ExpectedVersion.any))
+      assert.strictEqual(error._tag, "DuplicateEventId")
+      const stream = yield* Stream.runCollect(store.readStream(s))
+      assert.deepStrictEqual(
+        stream.map((e) => e.eventId),
+        [a1, a2, b1, d1, d2].map((e) => e.eventId)
+      )
+      assert.deepStrictEqual(
+        stream.slice(3).map((e) => Position.format(e.position)),
+        [...d.positions, ...e.positions].map(Position.format)
+      )
+    })
+  )
+})
