@@ -94,7 +94,8 @@ export const schemasOf = (codec: EventCodec.EventCodec<any>) =>
  * changed. A type whose schema changed at the same version is a problem:
  * events already stored under that version may no longer decode. With the
  * environment variable `CHRONICLE_UPDATE_SCHEMAS=1` (or when the file does
- * not exist yet) the snapshot is written instead.
+ * not exist yet) the snapshot is written instead — except on CI (`CI` set),
+ * where a missing snapshot is reported as a problem.
  *
  * @since 0.1.0
  * @category checks
@@ -102,7 +103,12 @@ export const schemasOf = (codec: EventCodec.EventCodec<any>) =>
 export const checkSchemas = (codec: EventCodec.EventCodec<any>, snapshot: URL | string): ReadonlyArray<string> => {
   const path = snapshot instanceof URL ? fileURLToPath(snapshot) : snapshot
   const current = schemasOf(codec)
-  if (process.env.CHRONICLE_UPDATE_SCHEMAS === "1" || !existsSync(path)) {
+  const missing = !existsSync(path)
+  // On CI a missing snapshot is a problem, not a first run: the check would otherwise pass vacuously.
+  if (missing && process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false") {
+    return [`The schema snapshot ${path} is missing: run the tests locally to write it, and commit it.`]
+  }
+  if (process.env.CHRONICLE_UPDATE_SCHEMAS === "1" || missing) {
     mkdirSync(dirname(path), { recursive: true })
     writeFileSync(path, `${JSON.stringify(current, null, 2)}\n`)
     return []

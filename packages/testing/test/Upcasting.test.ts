@@ -6,14 +6,29 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
+/** Runs `f` with the `CI` environment variable set to `value` (or unset), then restores it. */
+const withCi = <A>(value: string | undefined, f: () => A): A => {
+  const before = process.env.CI
+  if (value === undefined) delete process.env.CI
+  else process.env.CI = value
+  try {
+    return f()
+  } finally {
+    if (before === undefined) delete process.env.CI
+    else process.env.CI = before
+  }
+}
+
 describe("Upcasting", () => {
   it("flags an event schema that changed without a new version, and accepts a new version", () => {
     const snapshot = join(mkdtempSync(join(tmpdir(), "chronicle-schemas-")), "events.json")
     const V1 = EventType.make("Registered", { name: Schema.String })
+    const [onCi] = withCi("true", () => Upcasting.checkSchemas(EventCodec.make(V1), snapshot))
+    assert.include(onCi, "is missing", "on CI a missing snapshot is a problem, not a first run")
     assert.deepStrictEqual(
-      Upcasting.checkSchemas(EventCodec.make(V1), snapshot),
+      withCi(undefined, () => Upcasting.checkSchemas(EventCodec.make(V1), snapshot)),
       [],
-      "the first run writes the snapshot"
+      "the first local run writes the snapshot"
     )
 
     const changedInPlace = EventType.make("Registered", { name: Schema.String, email: Schema.String })
