@@ -13,11 +13,12 @@ import {
   EventId,
   EventStore,
   ExpectedVersion,
+  MemoryStore,
   SnapshotStore,
   StreamName
 } from "@chronicle/core"
 import { Order } from "@chronicle/example"
-import { Console, Effect, Layer, Schema, Stream } from "effect"
+import { Console, Effect, Schema, Stream } from "effect"
 import { type Comparison, compare, report, time } from "./report.ts"
 
 const total = Number(process.env.BENCH_KERNEL_EVENTS ?? 1_000_000)
@@ -171,7 +172,4 @@ export const run = Effect.gen(function* () {
 
   comparisons.push(yield* aggregateLoad("bench", { loads: 10_000, replays: 25 }))
   report("Kernel, in-memory store", comparisons)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(Layer.mergeAll(EventStore.EventStore.layerMemory(), SnapshotStore.SnapshotStore.layerMemory))
-)
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()))

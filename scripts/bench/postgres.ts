@@ -25,8 +25,8 @@
  * pool). The ratio is what those (and the library) cost.
  */
 import { EventId, EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { PgSchema, PgStore } from "@chronicle/postgres"
-import * as PgServer from "@chronicle/testing/PgServer"
 import { Console, Context, Effect, Layer, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Kernel from "./kernel.ts"
@@ -41,11 +41,7 @@ const event = (key: string, k = 0) => ({
 })
 
 export const run = Effect.gen(function* () {
-  const server = yield* Effect.acquireRelease(
-    Effect.promise(() => (process.env.DATABASE_URL ? Promise.resolve(undefined) : PgServer.start())),
-    (s) => Effect.promise(async () => s?.stop())
-  )
-  const url = process.env.DATABASE_URL ?? server!.url
+  const url = yield* DatabaseUrl.configuredOrEmbedded()
   const context = yield* Layer.build(PgStore.layer({ url: Redacted.make(url), maxConnections: 17, schema: "bench" }))
   const store = Context.get(context, EventStore.EventStore)
   const sql = Context.get(context, SqlClient.SqlClient)

@@ -10,9 +10,9 @@
  * (DESIGN.md): ≥ 50 000 events/s on 2 cores.
  */
 import { EventId, EventStore, ExpectedVersion, Projection, Projector, StreamName } from "@chronicle/core"
+import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { Order } from "@chronicle/example"
 import { PgStore } from "@chronicle/postgres"
-import * as PgServer from "@chronicle/testing/PgServer"
 import { Console, Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { compare, report, time } from "./report.ts"
@@ -85,11 +85,7 @@ const rawCatchUp = (table: string) =>
   )
 
 export const run = Effect.gen(function* () {
-  const server = yield* Effect.acquireRelease(
-    Effect.promise(() => (process.env.DATABASE_URL ? Promise.resolve(undefined) : PgServer.start())),
-    (s) => Effect.promise(async () => s?.stop())
-  )
-  const url = process.env.DATABASE_URL ?? server!.url
+  const url = yield* DatabaseUrl.configuredOrEmbedded()
   yield* Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const store = yield* EventStore.EventStore

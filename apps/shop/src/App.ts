@@ -10,12 +10,12 @@
  * | `Projectors` | projector fibers: revenue by day, account balances, the money-transfer process manager |
  * | `HttpRouter.serve` | the HTTP API, `/openapi.json` and the `/docs` page |
  */
-import { type EventStore, Projector } from "@chronicle/core"
+import { Projector } from "@chronicle/core"
 import { Transfer } from "@chronicle/example"
+import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { PgStore } from "@chronicle/postgres"
-import * as PgServer from "@chronicle/testing/PgServer"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Config, Effect, Layer, Option, Redacted } from "effect"
+import { ByteSize, Config, Effect, Layer, Redacted } from "effect"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import type { SqlClient } from "effect/sql"
@@ -28,18 +28,10 @@ import { Shop } from "./Shop.ts"
 
 /** Where the database is: `DATABASE_URL`, else an embedded server (kept in `.data/postgres`, or throw-away). */
 export const databaseUrl = Effect.gen(function* () {
-  const url = yield* Config.option(Config.String("DATABASE_URL"))
-  if (Option.isSome(url)) return url.value
   const throwAway = (yield* Config.String("CHRONICLE_STORE").pipe(Config.withDefault("embedded"))) === "ephemeral"
-  const dataDir = throwAway ? undefined : fileURLToPath(new URL("../.data/postgres", import.meta.url))
-  yield* Effect.logInfo(
-    throwAway ? "Starting a throw-away PostgreSQL…" : `Starting the embedded PostgreSQL in ${dataDir}…`
-  )
-  const server = yield* Effect.acquireRelease(
-    Effect.promise(() => PgServer.start({ dataDir, keepData: !throwAway })),
-    (s) => Effect.promise(() => s.stop())
-  )
-  return server.url
+  return yield* DatabaseUrl.configuredOrEmbedded({
+    dataDir: throwAway ? undefined : fileURLToPath(new URL("../.data/postgres", import.meta.url))
+  })
 })
 
 /** The stores, the read models and the command side, on the database at `url`. */
@@ -52,10 +44,7 @@ export const core = (url: string) => {
 /** Projector fibers for the life of the app; interruption at shutdown is safe (checkpoints commit with each batch). */
 export const Projectors = Layer.unwrap(
   Shop.useSync(({ accounts }) =>
-    Projector.layer<SqlClient.SqlClient | EventStore.EventStore>([
-      ...ReadModels.projected,
-      Transfer.processManager(accounts)
-    ])
+    Projector.layer<SqlClient.SqlClient>([...ReadModels.projected, Transfer.processManager(accounts)])
   )
 )
 

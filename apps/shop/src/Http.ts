@@ -31,9 +31,9 @@ const OrdersHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const { orders } = yield* Shop
     const sql = yield* SqlClient.SqlClient
-    const store = yield* EventStore.EventStore
-    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | EventStore.EventStore>) =>
-      effect.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.provideService(EventStore.EventStore, store))
+    // The order summary is projected inline, on the request's SQL client.
+    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      Effect.provideService(effect, SqlClient.SqlClient, sql)
     const version = (expectedVersion: number | undefined) => ({ expectedVersion })
     return handlers.handleAll({
       place: ({ payload }) =>
@@ -97,11 +97,8 @@ const AccountsHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const { accounts } = yield* Shop
     const sql = yield* SqlClient.SqlClient
-    const store = yield* EventStore.EventStore
-    const provide = <A, E>(effect: Effect.Effect<A, E, EventStore.EventStore>) =>
-      Effect.provideService(effect, EventStore.EventStore, store)
     const command = (accountId: string, cmd: Account.AccountCommand, options?: CommandHandler.HandleOptions) =>
-      provide(run(accountStream(accountId), accounts.handle(accountStream(accountId), cmd, options)))
+      run(accountStream(accountId), accounts.handle(accountStream(accountId), cmd, options))
     return handlers.handleAll({
       open: ({ payload }) => command(payload.accountId, Account.OpenAccount.make(payload), { expectedVersion: -1 }),
       deposit: ({ params, payload }) =>
@@ -196,7 +193,6 @@ const StreamsHandlers = HttpApiBuilder.group(
                     () => new EventStore.StreamNotFound({ stream })
                   )
           ).pipe(
-            Effect.provideService(EventStore.EventStore, store),
             Effect.catchTag("StreamNotFound", () =>
               Effect.fail(new NotFound({ message: `No events in ${stream} at that point` }))
             ),

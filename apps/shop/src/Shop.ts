@@ -49,7 +49,7 @@ export const accountStream = Transfer.accountStream
 /** Runs a command and answers as the API does: 409 on a conflict, 422 when the domain refuses. */
 export const run = <State, E extends { readonly _tag: string }, Err, R>(
   stream: StreamName.StreamName,
-  handled: Effect.Effect<CommandHandler.Outcome<E, State>, CommandHandler.HandleError<Err>, R | EventStore.EventStore>
+  handled: Effect.Effect<CommandHandler.Outcome<E, State>, CommandHandler.HandleError<Err>, R>
 ) =>
   handled.pipe(
     Effect.map((outcome) => ({

@@ -4,8 +4,8 @@
  * the real app, drives it over HTTP, and prints what happens.
  */
 import { CommandHandler, EventStore, ExpectedVersion, Projection, Projector, StreamName } from "@chronicle/core"
+import { PgServer } from "@chronicle/embedded-postgres"
 import { Account, Order, Transfer } from "@chronicle/example"
-import * as PgServer from "@chronicle/testing/PgServer"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect, Layer, Metric, Ref, References } from "effect"
 import { SqlClient } from "effect/sql"

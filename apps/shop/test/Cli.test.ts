@@ -1,5 +1,6 @@
 // The shop's CLI as a process, against a seeded database: output and exit codes.
-import { PgHarness, PgServer } from "@chronicle/testing"
+import { PgServer } from "@chronicle/embedded-postgres"
+import { PgHarness } from "@chronicle/testing"
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"

@@ -1,5 +1,6 @@
 // End to end: the real app on a free port, against a real PostgreSQL, driven over HTTP.
-import { PgHarness, PgServer } from "@chronicle/testing"
+import { PgServer } from "@chronicle/embedded-postgres"
+import { PgHarness } from "@chronicle/testing"
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer, Schedule } from "effect"
 import * as App from "../src/App.ts"

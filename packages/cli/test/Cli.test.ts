@@ -1,13 +1,5 @@
 import { Cli } from "@chronicle/cli"
-import {
-  CheckpointStore,
-  CommandHandler,
-  DeadLetterStore,
-  EventStore,
-  ExpectedVersion,
-  Projection,
-  StreamName
-} from "@chronicle/core"
+import { CommandHandler, EventStore, ExpectedVersion, MemoryStore, Projection, StreamName } from "@chronicle/core"
 import { Order } from "@chronicle/example"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -59,9 +51,9 @@ const seed = Effect.gen(function* () {
 })
 
 const Stores = Layer.mergeAll(
-  EventStore.EventStore.layerMemory(),
-  CheckpointStore.CheckpointStore.layerMemory,
-  DeadLetterStore.DeadLetterStore.layerMemory,
+  MemoryStore.layer(),
+  MemoryStore.layer(),
+  MemoryStore.layer(),
   TestConsole.layer,
   NodeServices.layer
 )

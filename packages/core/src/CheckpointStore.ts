@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, type Effect, Option, Schema } from "effect"
 import * as Position from "./Position.ts"
 import type { StoreError } from "./StoreError.ts"
 
@@ -64,29 +64,4 @@ export class CheckpointStore extends Context.Service<
     readonly list: Effect.Effect<ReadonlyMap<string, Position.Position>, StoreError>
     readonly delete: (name: string) => Effect.Effect<void, StoreError>
   }
->()("@chronicle/core/CheckpointStore") {
-  /**
-   * Checkpoints in memory.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerMemory = Layer.sync(CheckpointStore, () => {
-    const checkpoints = new Map<string, Position.Position>()
-    return CheckpointStore.of({
-      load: (name) => Effect.sync(() => Option.fromUndefinedOr(checkpoints.get(name))),
-      save: (name, position, expected) =>
-        Effect.suspend(() => {
-          const actual = Option.fromUndefinedOr(checkpoints.get(name))
-          if (expected !== undefined && !Option.makeEquivalence(Position.equals)(actual, expected)) {
-            return Effect.fail(
-              new CheckpointConflict({ name, expected: formatOption(expected), actual: formatOption(actual) })
-            )
-          }
-          checkpoints.set(name, position)
-          return Effect.void
-        }),
-      list: Effect.sync(() => new Map(checkpoints)),
-      delete: (name) => Effect.sync(() => void checkpoints.delete(name))
-    })
-  })
-}
+>()("@chronicle/core/CheckpointStore") {}

@@ -28,22 +28,25 @@
  *     metadata: { correlationId: "req-1", actor: "alice" }
  *   })
  *   return outcome.version
- * }).pipe(Effect.scoped, Effect.provide(EventStore.EventStore.layerMemory()))
+ * }).pipe(Effect.provide(MemoryStore.layer()))
  * ```
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Option, Result, Schedule, Schema, Scope, Semaphore, Stream } from "effect"
+import { type DateTime, Effect, Result, Schedule, Schema } from "effect"
 import type * as Decider from "./Decider.ts"
-import type { Decoded, Envelope, EventData, Metadata } from "./Envelope.ts"
+import type { Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
-import { type AppendError, type AppendResult, EventStore, StreamNotFound, WrongExpectedVersion } from "./EventStore.ts"
+import { type AppendError, EventStore, StreamNotFound, WrongExpectedVersion } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
 import type { StoreError } from "./StoreError.ts"
-import * as Projection from "./Projection.ts"
-import * as StreamName from "./StreamName.ts"
+import * as inlineProjections from "./internal/inlineProjections.ts"
+import * as streamLoader from "./internal/streamLoader.ts"
+import * as streamLocks from "./internal/streamLocks.ts"
+import type * as Projection from "./Projection.ts"
+import type * as StreamName from "./StreamName.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
@@ -52,16 +55,7 @@ import { UnitOfWork } from "./UnitOfWork.ts"
  * @since 0.1.0
  * @category models
  */
-export interface SnapshotPolicy<State, Encoded> {
-  /** Encodes the state; its `version` must change whenever the encoding does. */
-  readonly schema: Schema.Codec<State, Encoded>
-  /** The state schema's version; snapshots of any other version are ignored. */
-  readonly version: number
-  /** Snapshot once this many events were appended since the last snapshot. */
-  readonly every?: number | undefined
-  /** Or snapshot whenever this predicate holds after an append. */
-  readonly when?: ((state: State, events: ReadonlyArray<unknown>) => boolean) | undefined
-}
+export interface SnapshotPolicy<State, Encoded> extends streamLoader.SnapshotPolicy<State, Encoded> {}
 
 /**
  * @since 0.1.0
@@ -91,11 +85,7 @@ export interface Options<Command, Event extends { readonly _tag: string }, State
  * @since 0.1.0
  * @category models
  */
-export interface Loaded<State> {
-  readonly state: State
-  /** The version of the last event folded in; `-1` for a stream with no events. */
-  readonly version: number
-}
+export interface Loaded<State> extends streamLoader.Loaded<State> {}
 
 /**
  * What a handled command did.
@@ -190,14 +180,14 @@ export interface CommandHandler<Command, Event, State, Error, R = never> {
     stream: StreamName.StreamName,
     command: Command,
     options?: HandleOptions
-  ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, EventStore | R>
+  ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, R>
   /** The stream's current state. */
-  readonly load: (stream: StreamName.StreamName) => Effect.Effect<Loaded<State>, LoadError, EventStore>
+  readonly load: (stream: StreamName.StreamName) => Effect.Effect<Loaded<State>, LoadError>
   /** The stream's state as of a version or a time (a temporal query). */
   readonly loadAsOf: (
     stream: StreamName.StreamName,
     asOf: AsOf
-  ) => Effect.Effect<Loaded<State>, LoadError | StreamNotFound, EventStore>
+  ) => Effect.Effect<Loaded<State>, LoadError | StreamNotFound>
 }
 
 const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("2 millis").pipe(
@@ -205,33 +195,11 @@ const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("
   Schedule.upTo({ times: 10 })
 )
 
-/** One semaphore per stream with commands in flight; removed when idle. */
-const makeStreamLocks = () => {
-  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
-  return <A, E, R>(stream: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      let lock = locks.get(stream)
-      if (lock === undefined) {
-        lock = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
-        locks.set(stream, lock)
-      }
-      const held = lock
-      held.users++
-      return held.semaphore
-        .withPermits(1)(effect)
-        .pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              if (--held.users === 0) locks.delete(stream)
-            })
-          )
-        )
-    })
-}
-
 /**
- * Makes a command handler. Background snapshot saves run in the current
- * scope, so they stop when it closes.
+ * Makes a command handler on the `EventStore` and `UnitOfWork` in context
+ * (and the `SnapshotStore`, when there is one and a snapshot policy is
+ * given). The handler keeps them: running its commands needs nothing more.
+ * Snapshots are saved in the background, detached from the caller.
  *
  * @since 0.1.0
  * @category constructors
@@ -245,101 +213,51 @@ export const make = <
   RInline = never
 >(
   options: Options<Command, Event, State, Error, Encoded, RInline>
-): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, Scope.Scope | UnitOfWork> =>
+): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, EventStore | UnitOfWork> =>
   Effect.gen(function* () {
-    const { codec, decider, snapshot } = options
-    const scope = yield* Scope.Scope
-    const withStreamLock = makeStreamLocks()
+    const { codec, decider } = options
+    const store = yield* EventStore
+    const unitOfWork = yield* UnitOfWork
+    const loader = streamLoader.make({
+      decider,
+      codec,
+      snapshot: options.snapshot,
+      store,
+      snapshots: yield* Effect.serviceOption(SnapshotStore)
+    })
+    const withStreamLock = streamLocks.make()
     const retry = options.retry ?? defaultRetry
+    const inline = options.inline ?? []
 
-    const decodeSnapshot = snapshot && Schema.decodeUnknownResult(snapshot.schema as Schema.Codec<State, unknown>)
-    const encodeSnapshot = snapshot && Schema.encodeResult(snapshot.schema as Schema.Codec<State, unknown>)
-
-    /** Folds the stream's events after `from` (while `until` does not hold), decoding and upcasting each. */
-    const foldEvents = (stream: StreamName.StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) =>
-      EventStore.use((store) => {
-        let loaded = from
-        const envelopes = store.readStream(stream, { from: from.version + 1 })
-        return (until === undefined ? envelopes : Stream.takeWhile(envelopes, (envelope) => !until(envelope))).pipe(
-          Stream.runForEachArray((chunk) => {
-            // Decoding and folding a whole chunk synchronously keeps the hot loop free of effects.
-            let state = loaded.state
-            for (const envelope of chunk) {
-              const event = codec.decode(
-                { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
-                envelope
-              )
-              if (Result.isFailure(event)) return Effect.fail(event.failure)
-              state = decider.evolve(state, event.success)
-            }
-            loaded = { state, version: chunk[chunk.length - 1]!.streamVersion }
-            return Effect.void
-          }),
-          Effect.map(() => loaded)
-        )
-      })
-
-    /** The latest usable snapshot; a missing, outdated or undecodable one means a full replay. */
-    const loadSnapshot = (stream: StreamName.StreamName): Effect.Effect<Option.Option<Loaded<State>>> =>
-      snapshot === undefined || decodeSnapshot === undefined
-        ? Effect.succeedNone
-        : Effect.serviceOption(SnapshotStore).pipe(
-            Effect.flatMap(
-              Option.match({
-                onNone: () => Effect.succeedNone,
-                onSome: (store) => store.load(stream)
-              })
-            ),
-            Effect.map(
-              Option.flatMap((stored) => {
-                if (stored.schemaVersion !== snapshot.version) return Option.none()
-                return Option.map(Result.getSuccess(decodeSnapshot(stored.state)), (state) => ({
-                  state,
-                  version: stored.streamVersion
-                }))
-              })
-            ),
-            Effect.catch((error) =>
-              Effect.as(Effect.logWarning("Ignoring snapshot: the snapshot store failed", error), Option.none())
-            )
-          )
-
-    const load = (stream: StreamName.StreamName) =>
-      Effect.flatMap(loadSnapshot(stream), (fromSnapshot) =>
-        foldEvents(
-          stream,
-          Option.getOrElse(fromSnapshot, () => ({ state: decider.initialState, version: -1 }))
-        ).pipe(
-          Effect.map((loaded) => ({
-            loaded,
-            snapshotVersion: Option.match(fromSnapshot, { onNone: () => -1, onSome: (s) => s.version })
-          }))
+    /** Appends a command's events, with its inline projections in the same unit of work. */
+    const append = (
+      stream: StreamName.StreamName,
+      events: ReadonlyArray<Event>,
+      data: ReadonlyArray<EventData>,
+      loadedVersion: number,
+      idempotent: boolean
+    ) => {
+      const appended = store.append(stream, data, ExpectedVersion.fromCurrent(loadedVersion)).pipe(
+        Effect.catchTag("DuplicateEventId", (error) =>
+          // Under an idempotency key, a recorded id means this command already took effect.
+          idempotent ? Effect.succeed(undefined) : Effect.fail(error)
         )
       )
-
-    const maybeSnapshot = (stream: StreamName.StreamName, snapshotVersion: number, outcome: Outcome<Event, State>) => {
-      if (snapshot === undefined || encodeSnapshot === undefined || outcome.events.length === 0) return Effect.void
-      const due =
-        (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
-        snapshot.when?.(outcome.state, outcome.events) === true
-      if (!due) return Effect.void
-      return Effect.serviceOption(SnapshotStore).pipe(
-        Effect.flatMap(
-          Option.match({
-            onNone: () => Effect.void,
-            onSome: (store) =>
-              Result.match(encodeSnapshot(outcome.state), {
-                onFailure: (error) =>
-                  Effect.logWarning(`Not snapshotting ${stream}: the state does not encode`, error.message),
-                onSuccess: (state) =>
-                  store
-                    .save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
-                    .pipe(Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message)))
-              })
-          })
-        ),
-        Effect.forkIn(scope),
-        Effect.asVoid
+      if (inline.length === 0) return appended
+      return unitOfWork.run(
+        Effect.tap(appended, (result) =>
+          result === undefined || result.streamVersion !== loadedVersion + events.length
+            ? Effect.void
+            : Effect.mapError(
+                inlineProjections.run(inline, stream, events, data, result),
+                (failure) =>
+                  new InlineProjectionFailed({
+                    projection: failure.projection,
+                    stream,
+                    error: failure.cause instanceof globalThis.Error ? failure.cause.message : String(failure.cause)
+                  })
+              )
+        )
       )
     }
 
@@ -351,7 +269,7 @@ export const make = <
     ) =>
       Effect.gen(function* () {
         attempts.n++
-        const { loaded, snapshotVersion } = yield* load(stream)
+        const { loaded, snapshotVersion } = yield* loader.load(stream)
         if (options?.expectedVersion !== undefined && options.expectedVersion !== loaded.version) {
           return yield* new WrongExpectedVersion({
             stream,
@@ -362,31 +280,13 @@ export const make = <
         const decided = decider.decide(command, loaded.state)
         if (Result.isFailure(decided)) return yield* Effect.fail(decided.failure)
         const events = decided.success
-        if (events.length === 0) {
-          return { outcome: { ...loaded, events, positions: [], attempts: attempts.n }, snapshotVersion }
-        }
+        const unchanged = { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
+        if (events.length === 0) return unchanged
         const key = options?.idempotencyKey
         const data = yield* codec.toEventData(events, options?.metadata, key && `${key}/${stream}`)
-        const store = yield* EventStore
-        const append = store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)).pipe(
-          Effect.catchTag("DuplicateEventId", (error) =>
-            // Under an idempotency key, a recorded id means this command already took effect.
-            key === undefined ? Effect.fail(error) : Effect.succeed(undefined)
-          )
-        )
-        const appended = yield* inline.length === 0
-          ? append
-          : unitOfWork.run(
-              Effect.tap(append, (result) =>
-                result === undefined || result.streamVersion !== loaded.version + events.length
-                  ? Effect.void
-                  : project(stream, events, data, result)
-              )
-            )
+        const appended = yield* append(stream, events, data, loaded.version, key !== undefined)
         // An exact repeat of an earlier append returns that append's result, at an older version.
-        if (appended === undefined || appended.streamVersion !== loaded.version + events.length) {
-          return { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
-        }
+        if (appended === undefined || appended.streamVersion !== loaded.version + events.length) return unchanged
         let state = loaded.state
         for (const event of events) state = decider.evolve(state, event)
         const outcome: Outcome<Event, State> = {
@@ -397,55 +297,6 @@ export const make = <
           attempts: attempts.n
         }
         return { outcome, snapshotVersion }
-      })
-
-    const inline = options.inline ?? []
-    const unitOfWork = yield* UnitOfWork
-
-    /** Runs the inline projections on the appended events, as their envelopes. */
-    const project = (
-      stream: StreamName.StreamName,
-      events: ReadonlyArray<Event>,
-      data: ReadonlyArray<EventData>,
-      appended: AppendResult
-    ) =>
-      Effect.flatMap(DateTime.now, (recordedAt) => {
-        const first = appended.streamVersion - events.length + 1
-        const decoded = events.map(
-          (event, i): Decoded<Event> => ({
-            eventId: data[i]!.eventId,
-            type: data[i]!.type,
-            schemaVersion: data[i]!.schemaVersion,
-            metadata: data[i]!.metadata,
-            stream,
-            streamVersion: first + i,
-            position: appended.positions[i]!,
-            recordedAt,
-            event
-          })
-        )
-        return Effect.forEach(
-          inline,
-          (projection) => {
-            const handled = decoded.filter(
-              (e) =>
-                projection.types.includes(e.type) &&
-                (projection.categories === undefined || projection.categories.includes(StreamName.category(stream)))
-            )
-            return handled.length === 0
-              ? Effect.void
-              : Effect.mapError(
-                  projection.handleBatch(handled),
-                  (error) =>
-                    new InlineProjectionFailed({
-                      projection: Projection.checkpointName(projection),
-                      stream,
-                      error: error instanceof globalThis.Error ? error.message : String(error)
-                    })
-                )
-          },
-          { discard: true }
-        )
       })
 
     const handle: CommandHandler<Command, Event, State, Error, RInline>["handle"] = (
@@ -463,7 +314,7 @@ export const make = <
               handleOptions?.expectedVersion === undefined &&
               (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
           }),
-          Effect.tap(({ outcome, snapshotVersion }) => maybeSnapshot(stream, snapshotVersion, outcome)),
+          Effect.tap(({ outcome, snapshotVersion }) => loader.maybeSnapshot(stream, snapshotVersion, outcome)),
           Effect.map(({ outcome }) => outcome)
         )
       })
@@ -480,14 +331,14 @@ export const make = <
         "version" in asOf
           ? (envelope: Envelope) => envelope.streamVersion > asOf.version
           : (envelope: Envelope) => envelope.recordedAt.epochMilliseconds > asOf.at.epochMilliseconds
-      return Effect.flatMap(foldEvents(stream, { state: decider.initialState, version: -1 }, until), (loaded) =>
+      return Effect.flatMap(loader.foldEvents(stream, loader.empty, until), (loaded) =>
         loaded.version === -1 ? Effect.fail(new StreamNotFound({ stream })) : Effect.succeed(loaded)
       )
     }
 
     return {
       handle,
-      load: (stream) => Effect.map(load(stream), ({ loaded }) => loaded),
+      load: (stream) => Effect.map(loader.load(stream), ({ loaded }) => loaded),
       loadAsOf
     }
   })

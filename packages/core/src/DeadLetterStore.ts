@@ -4,9 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Context, DateTime, Effect, Layer, Option } from "effect"
+import { Context, type DateTime, type Effect, type Option } from "effect"
 import type { Envelope } from "./Envelope.ts"
-import * as Position from "./Position.ts"
 import type { StoreError } from "./StoreError.ts"
 
 /**
@@ -38,29 +37,4 @@ export class DeadLetterStore extends Context.Service<
     readonly get: (projection: string, eventId: string) => Effect.Effect<Option.Option<ParkedEvent>, StoreError>
     readonly remove: (projection: string, eventId: string) => Effect.Effect<void, StoreError>
   }
->()("@chronicle/core/DeadLetterStore") {
-  /**
-   * Parked events in memory.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerMemory = Layer.sync(DeadLetterStore, () => {
-    const parked = new Map<string, ParkedEvent>()
-    const key = (projection: string, eventId: string) => `${projection}\u0000${eventId}`
-    return DeadLetterStore.of({
-      park: (entry) =>
-        Effect.map(
-          DateTime.now,
-          (parkedAt) => void parked.set(key(entry.projection, entry.envelope.eventId), { ...entry, parkedAt })
-        ),
-      list: (projection) =>
-        Effect.sync(() =>
-          [...parked.values()]
-            .filter((p) => projection === undefined || p.projection === projection)
-            .sort((a, b) => Position.Order(a.envelope.position, b.envelope.position))
-        ),
-      get: (projection, eventId) => Effect.sync(() => Option.fromUndefinedOr(parked.get(key(projection, eventId)))),
-      remove: (projection, eventId) => Effect.sync(() => void parked.delete(key(projection, eventId)))
-    })
-  })
-}
+>()("@chronicle/core/DeadLetterStore") {}

@@ -19,7 +19,7 @@
  *
  * @example
  * ```ts
- * import { EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+ * import { EventStore, ExpectedVersion, MemoryStore, StreamName } from "@chronicle/core"
  * import { Effect, Stream } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -27,19 +27,17 @@
  *   const stream = StreamName.make("order", "1")
  *   yield* store.append(stream, [event], ExpectedVersion.noStream)
  *   return yield* Stream.runCollect(store.readStream(stream))
- * }).pipe(Effect.provide(EventStore.layerMemory()))
+ * }).pipe(Effect.provide(MemoryStore.layer()))
  * ```
  *
  * @since 0.1.0
  */
-import { Context, type Effect, Layer, Schema, type Stream } from "effect"
+import { Context, type Effect, Schema, type Stream } from "effect"
 import type { EventData, Envelope } from "./Envelope.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
-import * as internal from "./internal/memoryEventStore.ts"
 import type { Position } from "./Position.ts"
 import type { StoreError } from "./StoreError.ts"
 import type { StreamName } from "./StreamName.ts"
-import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
  * The append was rejected because the stream is not at the expected version.
@@ -243,24 +241,7 @@ export class EventStore extends Context.Service<
     /** The position of the last event readers can see (`Position.start` when empty). */
     readonly head: Effect.Effect<Position, StoreError>
   }
->()("@chronicle/core/EventStore") {
-  /**
-   * The in-memory reference implementation, with its {@link UnitOfWork}: the
-   * same guarantees as every store, safe under concurrent fibers;
-   * subscriptions are woken by appends. A unit of work holds the streams it
-   * appends to until it ends, and rolls its appends back when it fails.
-   * `maxEventBytes` (default 1 MiB) limits the JSON size of one event.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerMemory = (options?: {
-    readonly maxEventBytes?: number | undefined
-  }): Layer.Layer<EventStore | UnitOfWork> =>
-    Layer.syncContext(() => {
-      const { store, unitOfWork } = internal.make(options?.maxEventBytes ?? defaultMaxEventBytes)
-      return Context.make(EventStore, store).pipe(Context.add(UnitOfWork, unitOfWork))
-    })
-}
+>()("@chronicle/core/EventStore") {}
 
 /**
  * The default size limit of one event's JSON (data and metadata): 1 MiB.

@@ -16,28 +16,18 @@
  *
  * @since 0.1.0
  */
-import {
-  Context,
-  DateTime,
-  Duration,
-  Effect,
-  Layer,
-  Metric,
-  Option,
-  Result,
-  Schedule,
-  Schema,
-  type Scope,
-  Stream
-} from "effect"
-import * as CheckpointStore from "./CheckpointStore.ts"
+import { DateTime, Duration, Effect, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"
+import type * as CheckpointStore from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
-import type { Decoded, Envelope } from "./Envelope.ts"
-import { EventStore, LogOrderConflict } from "./EventStore.ts"
+import type { Envelope } from "./Envelope.ts"
+import { EventStore, type LogOrderConflict } from "./EventStore.ts"
 import * as Position from "./Position.ts"
 import * as Projection from "./Projection.ts"
 import type { StoreError } from "./StoreError.ts"
+import * as batchHandler from "./internal/batchHandler.ts"
+import * as projectorMetrics from "./internal/projectorMetrics.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
+import { Lease, type LeaseLost } from "./Lease.ts"
 
 /**
  * A projection stopped on an event it could not handle, under the `halt`
@@ -64,34 +54,15 @@ export class ProjectionHalted extends Schema.TaggedError<ProjectionHalted>()("Pr
   }
 }
 
-/**
- * Which process runs a projection. A projector holds the projection's lease
- * while it runs; `acquire` waits until the lease is held (released when the
- * scope closes) and returns an effect that fails when it is lost. The default
- * lease is always held (one process); the PostgreSQL layers use advisory
- * locks, so of several processes running the same projectors, each projection
- * runs in exactly one, and another takes over when it dies.
- *
- * @since 0.1.0
- * @category services
- */
-export const Lease = Context.Reference<{
-  readonly acquire: (name: string) => Effect.Effect<Effect.Effect<never, LeaseLost>, StoreError, Scope.Scope>
-}>("@chronicle/core/Projector/Lease", { defaultValue: () => ({ acquire: () => Effect.succeed(Effect.never) }) })
-
-/**
- * The process lost a projection's lease (its database session ended).
- *
- * @since 0.1.0
- * @category errors
- */
-export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
-  projection: Schema.String
-}) {
-  override get message() {
-    return `Lost the lease of projection ${this.projection}; another process may take it over.`
-  }
-}
+const halted = (projection: string, envelope: Envelope, error: string) =>
+  new ProjectionHalted({
+    projection,
+    eventId: envelope.eventId,
+    stream: envelope.stream,
+    streamVersion: envelope.streamVersion,
+    type: envelope.type,
+    error
+  })
 
 /**
  * The errors a projector run can fail with.
@@ -126,145 +97,15 @@ export interface Progress {
  * @since 0.1.0
  * @category observability
  */
-export const metrics = (name: string) => {
-  const attributes = { projection: name }
-  return {
-    checkpoint: Metric.gauge("chronicle_projection_checkpoint", {
-      description: "Sequence of the projection's checkpoint",
-      attributes
-    }),
-    head: Metric.gauge("chronicle_projection_head", { description: "Sequence of the log's head", attributes }),
-    lagEvents: Metric.gauge("chronicle_projection_lag_events", {
-      description: "Events behind the head (estimate)",
-      attributes
-    }),
-    lagSeconds: Metric.gauge("chronicle_projection_lag_seconds", {
-      description: "Age of the last handled event while behind",
-      attributes
-    }),
-    handled: Metric.counter("chronicle_projection_events", {
-      description: "Events handled",
-      attributes,
-      incremental: true
-    }),
-    failures: Metric.counter("chronicle_projection_failures", {
-      description: "Failed handler attempts",
-      attributes,
-      incremental: true
-    }),
-    parked: Metric.counter("chronicle_projection_parked", {
-      description: "Events parked",
-      attributes,
-      incremental: true
-    })
-  }
-}
-
-const isLogOrderConflict = (error: unknown): error is LogOrderConflict => error instanceof LogOrderConflict
-
-/** How a batch can fail short of its checkpoint save. */
-type BatchError = StoreError | ProjectionHalted | LogOrderConflict
-
-const batchRetry = Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 20 }))
-
-const describe = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
+export const metrics: (name: string) => ProjectorMetrics = projectorMetrics.make
 
 /**
- * Loads the checkpoint and returns it with a batch handler that handles a
- * batch and moves the checkpoint, in one unit of work. The checkpoint
- * save is fenced with the position the handler last saw, so if another
- * process moved it the batch does not commit.
+ * The gauges and counters of {@link metrics}.
+ *
+ * @since 0.1.0
+ * @category observability
  */
-const makeBatchHandler = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
-  Effect.gen(function* () {
-    const name = Projection.checkpointName(projection)
-    const tx = yield* UnitOfWork
-    const checkpoints = yield* CheckpointStore.CheckpointStore
-    let checkpoint = yield* checkpoints.load(name)
-    const deadLetters = yield* DeadLetterStore
-    const m = metrics(name)
-    const retry = projection.failure.retry
-
-    const fail = (envelope: Envelope, error: unknown): Effect.Effect<void, StoreError | ProjectionHalted> =>
-      projection.failure.action === "park"
-        ? Effect.andThen(
-            deadLetters.park({ projection: name, envelope, error: describe(error) }),
-            Effect.andThen(
-              Metric.update(m.parked, 1),
-              Effect.logWarning(`${name}: parked ${envelope.type} ${envelope.eventId}`, describe(error))
-            )
-          )
-        : Effect.fail(
-            new ProjectionHalted({
-              projection: name,
-              eventId: envelope.eventId,
-              stream: envelope.stream,
-              streamVersion: envelope.streamVersion,
-              type: envelope.type,
-              error: describe(error)
-            })
-          )
-
-    /** One attempt in its own sub-transaction, so a failure rolls back only its writes. */
-    const attempt = (events: ReadonlyArray<Decoded<E>>) =>
-      tx.run(projection.handleBatch(events)).pipe(
-        Effect.tapError(() => Metric.update(m.failures, 1)),
-        Effect.retry({ schedule: retry, while: (error) => !isLogOrderConflict(error) })
-      )
-
-    const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
-      Effect.forEach(
-        envelopes,
-        (envelope): Effect.Effect<void, BatchError, R> => {
-          const decoded = projection.codec.decodeEnvelope(envelope)
-          if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
-          return Effect.catch(
-            attempt([decoded.success]),
-            (error): Effect.Effect<void, BatchError> =>
-              isLogOrderConflict(error) ? Effect.fail(error) : fail(envelope, error)
-          )
-        },
-        { discard: true }
-      )
-
-    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
-      const decoded: Array<Decoded<E>> = []
-      for (const envelope of envelopes) {
-        const result = projection.codec.decodeEnvelope(envelope)
-        if (Result.isFailure(result)) break
-        decoded.push(result.success)
-      }
-      const handled =
-        decoded.length === envelopes.length
-          ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
-            Effect.catch(
-              tx.run(projection.handleBatch(decoded)),
-              (error): Effect.Effect<void, BatchError, R> =>
-                isLogOrderConflict(error) ? Effect.fail(error) : oneByOne(envelopes)
-            )
-          : oneByOne(envelopes)
-      const last = envelopes[envelopes.length - 1]!
-      return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
-        // A command sent from the batch met a concurrent writer of its stream after the batch had
-        // written (see `LogOrderConflict`): not the event's fault, and only a new unit of work can
-        // succeed, so the whole batch runs again.
-        Effect.retry({ while: isLogOrderConflict, schedule: batchRetry }),
-        Effect.tap(() =>
-          Effect.sync(() => {
-            checkpoint = Option.some(last.position)
-          })
-        ),
-        Effect.andThen(Metric.update(m.handled, envelopes.length)),
-        Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
-        Effect.as(last),
-        Effect.withSpan("Projector.batch", {
-          attributes: { projection: name, events: envelopes.length, to: Position.format(last.position) }
-        })
-      )
-    }
-    return { start: Option.getOrElse(checkpoint, () => Position.start), handleBatch }
-  })
+export type ProjectorMetrics = ReturnType<typeof projectorMetrics.make>
 
 /**
  * The options of a projector run.
@@ -293,12 +134,16 @@ const subscribeOptions = (projection: Projection.Projection<any, any>, after: Po
  */
 export const run = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>
-): Effect.Effect<never, RunError, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore> =>
+): Effect.Effect<
+  never,
+  RunError,
+  R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore | Lease
+> =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
     const lost = yield* (yield* Lease).acquire(name)
-    const { handleBatch, start } = yield* makeBatchHandler(projection)
+    const { handleBatch, start } = yield* batchHandler.make(projection, halted)
     const m = metrics(name)
     const follow = store.subscribe(subscribeOptions(projection, start)).pipe(
       Stream.runForEachArray((envelopes) =>
@@ -353,7 +198,7 @@ export const catchUp = <E extends { readonly _tag: string }, R>(
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
     const store = yield* EventStore
-    const { handleBatch, start } = yield* makeBatchHandler(projection)
+    const { handleBatch, start } = yield* batchHandler.make(projection, halted)
     const head = yield* store.head
     const total = Math.max(0, Number(head.sequence - start.sequence))
     const began = yield* DateTime.now
@@ -421,7 +266,7 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
  */
 export const layer = <R>(
   projections: ReadonlyArray<Projection.Projection<any, R>>
-): Layer.Layer<never, never, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore> =>
+): Layer.Layer<never, never, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore | Lease> =>
   Layer.effectDiscard(
     Effect.forEach(
       projections,
@@ -488,7 +333,7 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
           stream: "",
           streamVersion: -1,
           type: "takeOver",
-          error: describe(cause)
+          error: batchHandler.describe(cause)
         })
     )
     return yield* tx.run(Effect.andThen(catchUp(next), (reached) => Effect.as(takeOver, reached)))

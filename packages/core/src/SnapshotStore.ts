@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, DateTime, Effect, Layer, Option } from "effect"
+import { Context, type DateTime, type Effect, type Option } from "effect"
 import type { StoreError } from "./StoreError.ts"
 import type { StreamName } from "./StreamName.ts"
 
@@ -39,28 +39,4 @@ export class SnapshotStore extends Context.Service<
     readonly load: (stream: StreamName) => Effect.Effect<Option.Option<Snapshot>, StoreError>
     readonly delete: (stream: StreamName) => Effect.Effect<void, StoreError>
   }
->()("@chronicle/core/SnapshotStore") {
-  /**
-   * Snapshots in memory.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerMemory = Layer.sync(SnapshotStore, () => {
-    const snapshots = new Map<string, Snapshot>()
-    return SnapshotStore.of({
-      save: (snapshot) =>
-        Effect.map(DateTime.now, (recordedAt) => {
-          const current = snapshots.get(snapshot.stream)
-          if (current === undefined || current.streamVersion <= snapshot.streamVersion) {
-            snapshots.set(snapshot.stream, {
-              ...snapshot,
-              state: structuredClone(snapshot.state),
-              recordedAt
-            })
-          }
-        }),
-      load: (stream) => Effect.sync(() => Option.fromUndefinedOr(snapshots.get(stream))),
-      delete: (stream) => Effect.sync(() => void snapshots.delete(stream))
-    })
-  })
-}
+>()("@chronicle/core/SnapshotStore") {}

@@ -24,7 +24,7 @@
  *       store.append(StreamName.make("stock", "7"), [reserved], ExpectedVersion.any)
  *     )
  *   )
- * }).pipe(Effect.provide(EventStore.EventStore.layerMemory()))
+ * }).pipe(Effect.provide(MemoryStore.layer()))
  * ```
  *
  * @since 0.1.0

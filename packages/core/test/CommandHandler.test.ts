@@ -5,16 +5,17 @@ import {
   EventStore,
   EventType,
   ExpectedVersion,
+  MemoryStore,
   Projection,
   SnapshotStore,
   StreamName,
   UnitOfWork
 } from "@chronicle/core"
-import { Order } from "@chronicle/example"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Deferred, Effect, Fiber, Layer, Option, Result, Schedule, Schema, Stream } from "effect"
+import { DateTime, Deferred, Effect, Fiber, Option, Result, Schedule, Schema, Stream } from "effect"
+import * as Order from "./order.ts"
 
-const Stores = Layer.mergeAll(EventStore.EventStore.layerMemory(), SnapshotStore.SnapshotStore.layerMemory)
+const Stores = MemoryStore.layer()
 
 const place = (orderId: string, unitPrice = 500): Order.OrderCommand =>
   Order.PlaceOrder.make({
@@ -262,7 +263,7 @@ describe("CommandHandler", () => {
       })
       const outcome = yield* handler.handle(StreamName.make("counter", "nosnap"), { by: 3 })
       assert.strictEqual(outcome.state, 3)
-    }).pipe(Effect.scoped, Effect.provide(EventStore.EventStore.layerMemory()))
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()))
   )
 
   it.live("answers temporal queries by version and by time", () =>

@@ -1,7 +1,7 @@
 import { EventCodec, EventType } from "@chronicle/core"
-import { Order } from "@chronicle/example"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Schema } from "effect"
+import * as Order from "./order.ts"
 
 const { OrderEvents } = Order
 

@@ -1,14 +1,11 @@
-import { CheckpointStore, EventId, EventStore, ExpectedVersion, SnapshotStore, StreamName } from "@chronicle/core"
-import { StoreConformance } from "@chronicle/testing"
+import { EventId, EventStore, ExpectedVersion, MemoryStore, StreamName } from "@chronicle/core"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 
-StoreConformance.eventStore("in-memory", EventStore.EventStore.layerMemory())
-StoreConformance.snapshotStore("in-memory", SnapshotStore.SnapshotStore.layerMemory)
-StoreConformance.checkpointStore("in-memory", CheckpointStore.CheckpointStore.layerMemory)
+// The store conformance suite runs against these stores in packages/testing/test/StoreConformance.test.ts.
 
 describe("in-memory event store", () => {
-  layer(EventStore.EventStore.layerMemory({ maxEventBytes: 1000 }))("with maxEventBytes: 1000", (it) => {
+  layer(MemoryStore.layer({ maxEventBytes: 1000 }))("with maxEventBytes: 1000", (it) => {
     const event = (blob: string) => ({
       eventId: EventId.fromParts(Date.now(), globalThis.crypto.getRandomValues(new Uint8Array(10))),
       type: "Big",

@@ -5,20 +5,17 @@ import {
   type Envelope,
   EventStore,
   ExpectedVersion,
+  MemoryStore,
   Position,
   Projection,
   Projector,
   StreamName
 } from "@chronicle/core"
-import { Order } from "@chronicle/example"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Option, Random, Ref, Schedule, Stream } from "effect"
+import { Effect, Fiber, Metric, Option, Random, Ref, Schedule, Stream } from "effect"
+import * as Order from "./order.ts"
 
-const Stores = Layer.mergeAll(
-  EventStore.EventStore.layerMemory(),
-  CheckpointStore.CheckpointStore.layerMemory,
-  DeadLetterStore.DeadLetterStore.layerMemory
-)
+const Stores = MemoryStore.layer()
 
 const noRetry = { retry: Schedule.recurs(0) }
 

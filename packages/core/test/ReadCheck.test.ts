@@ -1,4 +1,4 @@
-import { EventStore, ExpectedVersion, Position, ReadCheck, StreamName } from "@chronicle/core"
+import { EventStore, ExpectedVersion, MemoryStore, Position, ReadCheck, StreamName } from "@chronicle/core"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Arbitrary, Effect, Schema, Stream } from "effect"
 import { bigint, number } from "./inputs.ts"
@@ -41,7 +41,7 @@ const eventPositionsNear = (p: Position.Position): ReadonlyArray<Position.Positi
 }
 
 describe("ReadCheck", () => {
-  layer(EventStore.EventStore.layerMemory())("on the in-memory store", (it) => {
+  layer(MemoryStore.layer())("on the in-memory store", (it) => {
     it.effect.prop(
       "a stream read selects exactly the versions its options compare to, whatever the numbers",
       [readOptions],

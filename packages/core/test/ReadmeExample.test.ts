@@ -1,7 +1,7 @@
 // The README's "A decider and a command" example, compiled and run as a test.
 import { assert, it } from "@effect/vitest"
 // --- README example start ---
-import { CommandHandler, Decider, EventCodec, EventStore, EventType, StreamName } from "@chronicle/core"
+import { CommandHandler, Decider, EventCodec, EventType, MemoryStore, StreamName } from "@chronicle/core"
 import { Effect, Result, Schema } from "effect"
 
 // Events are schemas with a version; this one is at version 1.
@@ -44,7 +44,7 @@ const program = Effect.gen(function* () {
   return outcome.state // 70
 }).pipe(
   Effect.scoped,
-  Effect.provide(EventStore.EventStore.layerMemory()) // or PgEventStore from @chronicle/postgres
+  Effect.provide(MemoryStore.layer()) // or PgStore.layerConfig({ url }) from @chronicle/postgres
 )
 // --- README example end ---
 

@@ -1,13 +1,9 @@
-import { CheckpointStore, CommandHandler, DeadLetterStore, type Envelope, EventStore, Projector } from "@chronicle/core"
+import { CheckpointStore, CommandHandler, type Envelope, EventStore, MemoryStore, Projector } from "@chronicle/core"
 import { Account, Transfer } from "@chronicle/example"
 import { assert, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Random, Stream } from "effect"
+import { Effect, Fiber, Random, Stream } from "effect"
 
-const Stores = Layer.mergeAll(
-  EventStore.EventStore.layerMemory(),
-  CheckpointStore.CheckpointStore.layerMemory,
-  DeadLetterStore.DeadLetterStore.layerMemory
-)
+const Stores = MemoryStore.layer()
 
 it.live("money transfers never lose or duplicate money, even when every event is delivered again", () =>
   Effect.gen(function* () {

@@ -21,40 +21,21 @@
  *
  * @since 0.1.0
  */
-import {
-  AppendCheck,
-  type Envelope,
-  EventStore,
-  type ExpectedVersion,
-  Position,
-  ReadCheck,
-  StoreError,
-  StreamName
-} from "@chronicle/core"
+import { AppendCheck, EventStore, Position, ReadCheck, StreamName } from "@chronicle/core"
 import { PgClient } from "@effect/sql-pg"
-import {
-  Array as Arr,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  Queue,
-  Result,
-  Schedule,
-  Stream
-} from "effect"
+import { Array as Arr, Deferred, Duration, Effect, Layer, Option, Result, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import { type EventRow, columns, expectedKind, formatExpected, toEnvelope } from "./internal/eventRows.ts"
+import * as internalOptions from "./internal/options.ts"
+import { isServerUnavailable, mapSqlError } from "./internal/sqlError.ts"
+import * as WakeUps from "./internal/wakeUps.ts"
 import * as PgSchema from "./PgSchema.ts"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** The PostgreSQL schema of the tables (default `chronicle`). */
-  readonly schema?: string | undefined
+export interface Options extends internalOptions.Options {
   /** The size limit of one event's JSON, checked before the database (default 1 MiB). */
   readonly maxEventBytes?: number | undefined
   /** Events fetched per round trip when reading (default 1000). */
@@ -63,61 +44,6 @@ export interface Options {
   readonly pollInterval?: Duration.Input | undefined
   /** Run the migrations when the layer is built (default true). */
   readonly migrate?: boolean | undefined
-}
-
-interface EventRow {
-  readonly commit: string
-  readonly sequence: bigint | string
-  readonly event_id: string
-  readonly stream: string
-  readonly stream_version: number
-  readonly type: string
-  readonly schema_version: number
-  readonly data: unknown
-  readonly metadata: unknown
-  readonly recorded_at: Date
-}
-
-const toEnvelope = (row: EventRow): Envelope.Envelope => ({
-  eventId: row.event_id,
-  stream: row.stream as StreamName.StreamName,
-  streamVersion: row.stream_version,
-  position: Position.make(BigInt(row.commit), BigInt(row.sequence)),
-  type: row.type,
-  schemaVersion: row.schema_version,
-  data: row.data,
-  metadata: row.metadata as Envelope.Metadata,
-  recordedAt: DateTime.fromDateUnsafe(row.recorded_at)
-})
-
-const expectedKind = (expected: ExpectedVersion.ExpectedVersion) => {
-  switch (expected._tag) {
-    case "Exact":
-      return ["exact", expected.version] as const
-    case "NoStream":
-      return ["no_stream", -1] as const
-    case "StreamExists":
-      return ["stream_exists", -1] as const
-    case "Any":
-      return ["any", -1] as const
-  }
-}
-
-const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
-  expected._tag === "Exact" ? String(expected.version) : expected._tag
-
-/**
- * Whether a failure is the server being away (connection lost, or the server
- * restarting, shutting down or out of connections) rather than a fault of the
- * statement, so waiting and reading again will succeed. The driver classifies
- * SQLSTATE classes 57P ("the database system is starting up", ...) and 53
- * ("too many clients") as unknown, non-retryable errors; a restarted server
- * answers 57P03 until its crash recovery ends.
- */
-const isServerUnavailable = (error: SqlError.SqlError): boolean => {
-  if (error.reason._tag === "ConnectionError" || error.isRetryable) return true
-  const code = (error.reason.cause as { readonly code?: unknown } | undefined)?.code
-  return typeof code === "string" && (code.startsWith("53") || (code.startsWith("57P") && code !== "57P04"))
 }
 
 /**
@@ -130,14 +56,11 @@ const isServerUnavailable = (error: SqlError.SqlError): boolean => {
 export const make = Effect.fn("PgEventStore.make")(function* (options?: Options) {
   const sql = yield* SqlClient.SqlClient
   const pg = yield* PgClient.PgClient
-  const schema = options?.schema ?? PgSchema.defaultSchema
+  const schema = internalOptions.schemaOf(options)
   const maxEventBytes = options?.maxEventBytes ?? EventStore.defaultMaxEventBytes
   const defaultBatch = ReadCheck.batchSize(options?.batchSize, 1000)
   const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
-
-  const storeError = (operation: string) => (cause: SqlError.SqlError) =>
-    new StoreError.StoreError({ operation, cause })
 
   /** One stream's append; `lockStreams`: the streams whose locks to take first (a multi-stream append's). */
   const appendOne = (append: EventStore.StreamAppend, lockStreams: ReadonlyArray<string> = []) =>
@@ -191,55 +114,11 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
       }
     })
 
-  const mapSqlError =
-    <A, E, R>(operation: string) =>
-    (effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
-      Effect.catchTag(effect, "SqlError", (e) =>
-        Effect.fail(storeError(operation)(e as SqlError.SqlError))
-      ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | StoreError.StoreError, R>
-
-  // Wake-ups: one listener connection per store, re-established when it drops.
-  let wake = Deferred.makeUnsafe<void>()
-  const signal = Effect.sync(() => {
-    const current = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(current, Effect.void)
-  })
-  yield* Effect.scoped(
-    Effect.flatMap(pg.listen(PgSchema.channel(schema)), (notifications) =>
-      // Appends committed while nobody listened sent their NOTIFY to no one: once listening
-      // again, wake the subscribers so they read them instead of waiting for the next poll.
-      Effect.andThen(signal, Effect.forever(Effect.andThen(Queue.take(notifications), signal)))
-    )
-  ).pipe(
-    Effect.catchCause((cause) =>
-      Effect.andThen(Effect.logDebug("Chronicle: LISTEN connection lost; reconnecting", cause), signal)
-    ),
-    Effect.repeat(Schedule.spaced("500 millis")),
-    Effect.forkScoped
-  )
-
-  // Announcing appends. A NOTIFY inside the append's transaction would hold PostgreSQL's
-  // notification lock through the commit and serialise concurrent appends (measured: half
-  // the throughput of 16 writers). So appends only ask for a wake-up after they commit;
-  // one fiber sends the NOTIFYs, one at a time, coalescing the requests that arrive
-  // meanwhile. Local subscribers are woken at once.
-  const notifyRequests = yield* Queue.sliding<void>(1)
-  const announce = sql.afterCommit(
-    Effect.andThen(
-      signal,
-      Effect.sync(() => void Queue.offerUnsafe(notifyRequests, undefined))
-    )
-  )
-  yield* Queue.take(notifyRequests).pipe(
-    Effect.andThen(Effect.ignore(pg.notify(PgSchema.channel(schema), ""))),
-    Effect.forever,
-    Effect.forkScoped
-  )
+  const wakeUps = yield* WakeUps.make(sql, pg, schema)
 
   const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
     appendOne({ stream, events, expectedVersion }).pipe(
-      Effect.tap(() => announce),
+      Effect.tap(() => wakeUps.announce),
       mapSqlError("EventStore.append")
     )
 
@@ -276,14 +155,12 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
         )
       )
       .pipe(
-        Effect.tap(() => announce),
+        Effect.tap(() => wakeUps.announce),
         mapSqlError("EventStore.appendMany")
       )
   }
 
-  const columns = sql.literal(
-    "transaction_id::text AS commit, sequence, event_id, stream, stream_version, type, schema_version, data, metadata, recorded_at"
-  )
+  const selected = sql.literal(columns)
 
   const readStream = (stream: StreamName.StreamName, readOptions?: EventStore.ReadStreamOptions) => {
     const { direction, from, maxCount: max } = ReadCheck.streamRange(readOptions)
@@ -294,10 +171,10 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
       Effect.gen(function* () {
         const limit = Math.min(defaultBatch, max - cursor.read)
         const rows = backward
-          ? yield* sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+          ? yield* sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
               WHERE stream = ${stream} AND stream_version <= ${cursor.from}
               ORDER BY stream_version DESC LIMIT ${limit}`
-          : yield* sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+          : yield* sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
               WHERE stream = ${stream} AND stream_version >= ${cursor.from}
               ORDER BY stream_version LIMIT ${limit}`
         const read = cursor.read + rows.length
@@ -318,7 +195,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     // Names PostgreSQL cannot store faithfully match no event.
     const categories = filter?.categories?.filter(AppendCheck.isStorableText)
     const types = filter?.types?.filter(AppendCheck.isStorableText)
-    return sql<EventRow>`SELECT ${columns} FROM ${sql(schema)}.events
+    return sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
       WHERE (transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ${categories === undefined ? sql.literal("") : sql`AND category = ANY(${categories}::text[])`}
@@ -364,7 +241,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     return Stream.paginate(readOptions?.after, (from) =>
       Effect.gen(function* () {
         const after = ReadCheck.after(from)
-        const wakeUp = wake
+        const wakeUp = wakeUps.next()
         // Reading is by position, so after a lost connection the page is simply read again:
         // the subscription waits out an outage instead of failing, and loses or repeats nothing.
         const envelopes = yield* logPage(after, readOptions, batch).pipe(

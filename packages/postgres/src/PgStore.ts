@@ -16,8 +16,12 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { type Config, Effect, Layer, type Redacted } from "effect"
+import * as PgCheckpointStore from "./PgCheckpointStore.ts"
+import * as PgDeadLetterStore from "./PgDeadLetterStore.ts"
 import * as PgEventStore from "./PgEventStore.ts"
-import * as PgStores from "./PgStores.ts"
+import * as PgLease from "./PgLease.ts"
+import * as PgSnapshotStore from "./PgSnapshotStore.ts"
+import * as PgUnitOfWork from "./PgUnitOfWork.ts"
 
 /**
  * The stores on an existing `PgClient` (share its pool and transactions).
@@ -28,11 +32,11 @@ import * as PgStores from "./PgStores.ts"
 export const layerStores = (options?: PgEventStore.Options) =>
   Layer.mergeAll(
     PgEventStore.layer(options),
-    PgStores.layerSnapshotStore(options),
-    PgStores.layerCheckpointStore(options),
-    PgStores.layerDeadLetterStore(options),
-    PgStores.layerUnitOfWork,
-    PgStores.layerLease(options)
+    PgUnitOfWork.layer(options),
+    PgSnapshotStore.layer(options),
+    PgCheckpointStore.layer(options),
+    PgDeadLetterStore.layer(options),
+    PgLease.layer(options)
   )
 
 /**

@@ -1,8 +1,8 @@
 // The server is killed (immediate shutdown) while several writers append; after a restart every
 // acknowledged append is present, nothing is half-written, and the same pool recovers by itself.
 import { type Envelope, EventId, EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+import { PgServer } from "@chronicle/embedded-postgres"
 import { PgStore } from "@chronicle/postgres"
-import { PgServer } from "@chronicle/testing"
 import { assert, it } from "@effect/vitest"
 import { Context, type Duration, Effect, Fiber, Layer, Random, Redacted, Ref, Schedule, Stream } from "effect"
 

@@ -1,8 +1,8 @@
 // Projection leases on PostgreSQL: a projector interrupted at any point of taking its lease (waiting
 // for a connection, connecting, while the try-lock statement is on the wire, just after) leaves the
 // lease free, for this process and for any other.
-import { Projector } from "@chronicle/core"
-import { PgStores } from "@chronicle/postgres"
+import { Lease } from "@chronicle/core"
+import { PgLease } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, it } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
@@ -15,9 +15,9 @@ const projection = "lease-test"
 const processOn = (url: string) =>
   Effect.map(
     Layer.build(
-      PgStores.layerLease().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })))
+      PgLease.layer().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })))
     ),
-    (context) => ({ lease: Context.get(context, Projector.Lease), sql: Context.get(context, SqlClient.SqlClient) })
+    (context) => ({ lease: Context.get(context, Lease.Lease), sql: Context.get(context, SqlClient.SqlClient) })
   )
 
 /**
@@ -34,7 +34,7 @@ const someMoment = Effect.gen(function* () {
 })
 
 /** Takes the lease (bounded wait), then gives it back; fails with `what` when it never comes free. */
-const takeAndGiveBack = (lease: typeof Projector.Lease.Service, what: string) =>
+const takeAndGiveBack = (lease: typeof Lease.Lease.Service, what: string) =>
   Effect.scoped(Effect.asVoid(lease.acquire(projection))).pipe(
     Effect.timeoutOrElse({
       duration: "15 seconds",

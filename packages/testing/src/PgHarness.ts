@@ -29,18 +29,18 @@ declare module "vitest" {
 }
 
 /**
- * The server URL for this test run: `DATABASE_URL`, or the throwaway server
- * the global setup started.
+ * The server URL for this test run, provided by the global setup:
+ * `DATABASE_URL`, or the throwaway server it started.
  *
  * @since 0.1.0
  * @category getters
  */
 export const serverUrl = (): string => {
-  const url = process.env.DATABASE_URL ?? inject("chronicleDatabaseUrl")
+  const url = inject("chronicleDatabaseUrl")
   if (url === undefined) {
     throw new Error(
-      'No PostgreSQL for the tests: set DATABASE_URL, or add "@chronicle/testing/PgGlobalSetup" to the ' +
-        "vitest globalSetup so a throwaway server is started."
+      'No PostgreSQL for the tests: add "@chronicle/testing/PgGlobalSetup" to the vitest globalSetup ' +
+        "(it uses DATABASE_URL when set, otherwise starts a throwaway server)."
     )
   }
   return url

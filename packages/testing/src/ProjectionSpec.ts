@@ -20,15 +20,15 @@
  * @since 0.1.0
  */
 import {
-  CheckpointStore,
   DeadLetterStore,
   EventStore,
   ExpectedVersion,
+  MemoryStore,
   type Projection,
   Projector,
   StreamName
 } from "@chronicle/core"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { SpecFailed } from "./DeciderSpec.ts"
 import { diff, equals } from "./internal/format.ts"
 
@@ -67,15 +67,7 @@ export const given = <E extends { readonly _tag: string }, R>(
     }
     yield* Projector.catchUp(projection)
     return yield* (yield* DeadLetterStore.DeadLetterStore).list()
-  }).pipe(
-    Effect.provide(
-      Layer.mergeAll(
-        EventStore.EventStore.layerMemory(),
-        CheckpointStore.CheckpointStore.layerMemory,
-        DeadLetterStore.DeadLetterStore.layerMemory
-      )
-    )
-  )
+  }).pipe(Effect.provide(MemoryStore.layer()))
 
 /**
  * After a scenario, reads the read model and fails with a diff when it is not

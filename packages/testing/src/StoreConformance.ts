@@ -33,7 +33,7 @@
  * import { StoreConformance } from "@chronicle/testing"
  * import { EventStore } from "@chronicle/core"
  *
- * StoreConformance.eventStore("in-memory", EventStore.EventStore.layerMemory())
+ * StoreConformance.eventStore("in-memory", MemoryStore.layer())
  * ```
  *
  * @since 0.1.0
@@ -301,7 +301,7 @@ const eventStoreFixture = Effect.gen(function* () {
  * import { EventStore } from "@chronicle/core"
  * import { StoreConformance } from "@chronicle/testing"
  *
- * StoreConformance.eventStore("in-memory", EventStore.EventStore.layerMemory())
+ * StoreConformance.eventStore("in-memory", MemoryStore.layer())
  * ```
  *
  * @since 0.1.0
@@ -1643,7 +1643,7 @@ export const eventStore = <E>(
  * import { SnapshotStore } from "@chronicle/core"
  * import { StoreConformance } from "@chronicle/testing"
  *
- * StoreConformance.snapshotStore("in-memory", SnapshotStore.SnapshotStore.layerMemory)
+ * StoreConformance.snapshotStore("in-memory", MemoryStore.layer())
  * ```
  *
  * @since 0.1.0
@@ -1759,7 +1759,7 @@ export const snapshotStore = <E>(name: string, storeLayer: Layer.Layer<SnapshotS
  * import { CheckpointStore } from "@chronicle/core"
  * import { StoreConformance } from "@chronicle/testing"
  *
- * StoreConformance.checkpointStore("in-memory", CheckpointStore.CheckpointStore.layerMemory)
+ * StoreConformance.checkpointStore("in-memory", MemoryStore.layer())
  * ```
  *
  * @since 0.1.0

@@ -4,7 +4,6 @@
 export * as DeciderLaws from "./DeciderLaws.ts"
 export * as DeciderSpec from "./DeciderSpec.ts"
 export * as PgHarness from "./PgHarness.ts"
-export * as PgServer from "./PgServer.ts"
 export * as ProjectionSpec from "./ProjectionSpec.ts"
 export * as StoreConformance from "./StoreConformance.ts"
 export * as Upcasting from "./Upcasting.ts"

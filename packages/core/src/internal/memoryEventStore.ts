@@ -1,3 +1,9 @@
+/**
+ * The in-memory event store and its unit of work, on one state. Kept in one
+ * module (over 300 lines) because the append path, the unit-of-work
+ * bookkeeping (held streams, journal, savepoints) and the readers' view of
+ * uncommitted events are one invariant: reading them apart would hide it.
+ */
 import { Context, DateTime, Deferred, Effect, Exit, Option, Result, Stream } from "effect"
 import { type CheckedEvent, check as checkAppend } from "../AppendCheck.ts"
 import type { Envelope } from "../Envelope.ts"
@@ -29,8 +35,12 @@ class Unit {
   open = true
   /** Completed when the unit commits or rolls back. */
   readonly ended = Deferred.makeUnsafe<void>()
-  /** Its writes in order; a savepoint is a length of this journal. */
-  readonly journal: Array<{ readonly index: number; readonly stream: string; readonly eventId: string }> = []
+  /** How to undo its writes, in order; a savepoint is a length of this journal. */
+  readonly journal: Array<() => void> = []
+  /** The log index of its first event still written (the visible log ends before it). */
+  firstIndex: number | undefined = undefined
+  /** How many of its events are written. */
+  events = 0
   /** The streams it holds, with their length when it took them. */
   readonly held = new Map<string, number>()
   /** The unit it waits for, to detect deadlocks. */
@@ -58,7 +68,11 @@ let instances = 0
 /** Builds the in-memory event store and its unit of work, on one shared state. */
 export const make = (
   maxEventBytes: number
-): { readonly store: EventStore["Service"]; readonly unitOfWork: UnitOfWork["Service"] } => {
+): {
+  readonly store: EventStore["Service"]
+  readonly unitOfWork: UnitOfWork["Service"]
+  readonly undoable: (undo: () => void) => Effect.Effect<void>
+} => {
   /** The global log; a rolled-back event leaves a hole (positions are not dense). */
   const log: Array<Envelope | undefined> = []
   const streams = new Map<string, Array<Envelope>>()
@@ -83,7 +97,7 @@ export const make = (
   /** The end of the visible log: before the first event of any open unit. */
   const visibleEnd = () => {
     let end = log.length
-    for (const unit of writing) end = Math.min(end, unit.journal[0]!.index)
+    for (const unit of writing) end = Math.min(end, unit.firstIndex!)
     return end
   }
 
@@ -224,7 +238,7 @@ export const make = (
           position: Position.make(sequence, sequence),
           recordedAt
         })
-        unit?.journal.push({ index: log.length, stream: append.stream, eventId: event.eventId })
+        if (unit !== undefined) written(unit, log.length, append.stream, event.eventId)
         log.push(envelope)
         events.push(envelope)
         positions.push(envelope.position)
@@ -236,19 +250,34 @@ export const make = (
       results.push(result)
     }
     if (unit === undefined) wake()
-    else if (unit.journal.length > 0) writing.add(unit)
+    else if (unit.events > 0) writing.add(unit)
     return Result.succeed(results)
   }
 
+  /** Records in `unit`'s journal how to undo an event it wrote at `index`. */
+  const written = (unit: Unit, index: number, stream: string, eventId: string) => {
+    if (unit.events++ === 0) unit.firstIndex = index
+    unit.journal.push(() => {
+      log[index] = undefined
+      streams.get(stream)!.pop()
+      byEventId.delete(eventId)
+      if (--unit.events === 0) unit.firstIndex = undefined
+    })
+  }
+
+  /**
+   * Runs a write of another in-memory store (checkpoints, parked events) as part of the current
+   * unit of work, if any: `undo` reverts it when the unit, or the savepoint, rolls back.
+   */
+  const undoable = (undo: () => void): Effect.Effect<void> =>
+    Effect.map(currentUnit, (unit) => {
+      unit?.journal.push(undo)
+    })
+
   /** Undoes a unit's writes after its savepoint `mark` (its events are the tails of the streams it holds). */
   const rollbackTo = (unit: Unit, mark: number) => {
-    while (unit.journal.length > mark) {
-      const write = unit.journal.pop()!
-      log[write.index] = undefined
-      streams.get(write.stream)!.pop()
-      byEventId.delete(write.eventId)
-    }
-    if (unit.journal.length === 0 && writing.delete(unit)) wake()
+    while (unit.journal.length > mark) unit.journal.pop()!()
+    if (unit.events === 0 && writing.delete(unit)) wake()
   }
 
   /** Ends a unit: its events become visible to everyone (after a rollback, there are none). */
@@ -417,6 +446,7 @@ export const make = (
       subscribe,
       head
     },
-    unitOfWork
+    unitOfWork,
+    undoable
   }
 }

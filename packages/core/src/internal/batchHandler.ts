@@ -1,0 +1,111 @@
+import { Effect, Metric, Option, Result, Schedule } from "effect"
+import * as CheckpointStore from "../CheckpointStore.ts"
+import { DeadLetterStore } from "../DeadLetterStore.ts"
+import type { Decoded, Envelope } from "../Envelope.ts"
+import { LogOrderConflict } from "../EventStore.ts"
+import * as Position from "../Position.ts"
+import * as Projection from "../Projection.ts"
+import type { StoreError } from "../StoreError.ts"
+import { UnitOfWork } from "../UnitOfWork.ts"
+import * as projectorMetrics from "./projectorMetrics.ts"
+
+const isLogOrderConflict = (error: unknown): error is LogOrderConflict => error instanceof LogOrderConflict
+
+/** How a batch can fail short of its checkpoint save. */
+type BatchError<Halted> = StoreError | Halted | LogOrderConflict
+
+const batchRetry = Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 20 }))
+
+/** An error as one line of text, for parked events and halts. */
+export const describe = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
+
+/**
+ * Loads the checkpoint and returns it with a batch handler that handles a
+ * batch and moves the checkpoint, in one unit of work. The checkpoint
+ * save is fenced with the position the handler last saw, so if another
+ * process moved it the batch does not commit.
+ */
+export const make = <E extends { readonly _tag: string }, R, Halted>(
+  projection: Projection.Projection<E, R>,
+  halted: (projection: string, envelope: Envelope, error: string) => Halted
+) =>
+  Effect.gen(function* () {
+    const name = Projection.checkpointName(projection)
+    const tx = yield* UnitOfWork
+    const checkpoints = yield* CheckpointStore.CheckpointStore
+    let checkpoint = yield* checkpoints.load(name)
+    const deadLetters = yield* DeadLetterStore
+    const m = projectorMetrics.make(name)
+    const retry = projection.failure.retry
+
+    const fail = (envelope: Envelope, error: unknown): Effect.Effect<void, StoreError | Halted> =>
+      projection.failure.action === "park"
+        ? Effect.andThen(
+            deadLetters.park({ projection: name, envelope, error: describe(error) }),
+            Effect.andThen(
+              Metric.update(m.parked, 1),
+              Effect.logWarning(`${name}: parked ${envelope.type} ${envelope.eventId}`, describe(error))
+            )
+          )
+        : Effect.fail(halted(name, envelope, describe(error)))
+
+    /** One attempt in its own sub-transaction, so a failure rolls back only its writes. */
+    const attempt = (events: ReadonlyArray<Decoded<E>>) =>
+      tx.run(projection.handleBatch(events)).pipe(
+        Effect.tapError(() => Metric.update(m.failures, 1)),
+        Effect.retry({ schedule: retry, while: (error) => !isLogOrderConflict(error) })
+      )
+
+    const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
+      Effect.forEach(
+        envelopes,
+        (envelope): Effect.Effect<void, BatchError<Halted>, R> => {
+          const decoded = projection.codec.decodeEnvelope(envelope)
+          if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
+          return Effect.catch(
+            attempt([decoded.success]),
+            (error): Effect.Effect<void, BatchError<Halted>> =>
+              isLogOrderConflict(error) ? Effect.fail(error) : fail(envelope, error)
+          )
+        },
+        { discard: true }
+      )
+
+    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
+      const decoded: Array<Decoded<E>> = []
+      for (const envelope of envelopes) {
+        const result = projection.codec.decodeEnvelope(envelope)
+        if (Result.isFailure(result)) break
+        decoded.push(result.success)
+      }
+      const handled =
+        decoded.length === envelopes.length
+          ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
+            Effect.catch(
+              tx.run(projection.handleBatch(decoded)),
+              (error): Effect.Effect<void, BatchError<Halted>, R> =>
+                isLogOrderConflict(error) ? Effect.fail(error) : oneByOne(envelopes)
+            )
+          : oneByOne(envelopes)
+      const last = envelopes[envelopes.length - 1]!
+      return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
+        // A command sent from the batch met a concurrent writer of its stream after the batch had
+        // written (see `LogOrderConflict`): not the event's fault, and only a new unit of work can
+        // succeed, so the whole batch runs again.
+        Effect.retry({ while: isLogOrderConflict, schedule: batchRetry }),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            checkpoint = Option.some(last.position)
+          })
+        ),
+        Effect.andThen(Metric.update(m.handled, envelopes.length)),
+        Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
+        Effect.as(last),
+        Effect.withSpan("Projector.batch", {
+          attributes: { projection: name, events: envelopes.length, to: Position.format(last.position) }
+        })
+      )
+    }
+    return { start: Option.getOrElse(checkpoint, () => Position.start), handleBatch }
+  })

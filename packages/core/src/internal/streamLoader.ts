@@ -1,0 +1,131 @@
+import { Effect, Option, Result, Schema, Stream } from "effect"
+import type * as Decider from "../Decider.ts"
+import type { Envelope } from "../Envelope.ts"
+import type * as EventCodec from "../EventCodec.ts"
+import type { EventStore } from "../EventStore.ts"
+import type { SnapshotStore } from "../SnapshotStore.ts"
+import type * as StreamName from "../StreamName.ts"
+
+/** When and how to snapshot a stream's state (see `CommandHandler.SnapshotPolicy`). */
+export interface SnapshotPolicy<State, Encoded> {
+  /** Encodes the state; its `version` must change whenever the encoding does. */
+  readonly schema: Schema.Codec<State, Encoded>
+  /** The state schema's version; snapshots of any other version are ignored. */
+  readonly version: number
+  /** Snapshot once this many events were appended since the last snapshot. */
+  readonly every?: number | undefined
+  /** Or snapshot whenever this predicate holds after an append. */
+  readonly when?: ((state: State, events: ReadonlyArray<unknown>) => boolean) | undefined
+}
+
+/** A stream's state and version as loaded (see `CommandHandler.Loaded`). */
+export interface Loaded<State> {
+  readonly state: State
+  /** The version of the last event folded in; `-1` for a stream with no events. */
+  readonly version: number
+}
+
+/**
+ * Loading a stream's state (from a snapshot when a usable one exists, then
+ * the events after it, decoded, upcast and folded) and saving snapshots
+ * when the policy says so.
+ */
+export const make = <Command, Event extends { readonly _tag: string }, State, Error, Encoded>(options: {
+  readonly decider: Decider.Decider<Command, Event, State, Error>
+  readonly codec: EventCodec.EventCodec<Event>
+  readonly snapshot: SnapshotPolicy<State, Encoded> | undefined
+  readonly store: EventStore["Service"]
+  readonly snapshots: Option.Option<SnapshotStore["Service"]>
+}) => {
+  const { codec, decider, snapshot, store } = options
+  const snapshots = snapshot === undefined ? Option.none() : options.snapshots
+  const decodeSnapshot = snapshot && Schema.decodeUnknownResult(snapshot.schema as Schema.Codec<State, unknown>)
+  const encodeSnapshot = snapshot && Schema.encodeResult(snapshot.schema as Schema.Codec<State, unknown>)
+  const empty: Loaded<State> = { state: decider.initialState, version: -1 }
+
+  /** Folds the stream's events after `from` (while `until` does not hold), decoding and upcasting each. */
+  const foldEvents = (stream: StreamName.StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) => {
+    let loaded = from
+    const envelopes = store.readStream(stream, { from: from.version + 1 })
+    return (until === undefined ? envelopes : Stream.takeWhile(envelopes, (envelope) => !until(envelope))).pipe(
+      Stream.runForEachArray((chunk) => {
+        // Decoding and folding a whole chunk synchronously keeps the hot loop free of effects.
+        let state = loaded.state
+        for (const envelope of chunk) {
+          const event = codec.decode(
+            { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
+            envelope
+          )
+          if (Result.isFailure(event)) return Effect.fail(event.failure)
+          state = decider.evolve(state, event.success)
+        }
+        loaded = { state, version: chunk[chunk.length - 1]!.streamVersion }
+        return Effect.void
+      }),
+      Effect.map(() => loaded)
+    )
+  }
+
+  /** The latest usable snapshot; a missing, outdated or undecodable one means a full replay. */
+  const loadSnapshot = (stream: StreamName.StreamName): Effect.Effect<Option.Option<Loaded<State>>> =>
+    Option.match(snapshots, {
+      onNone: () => Effect.succeedNone,
+      onSome: (snapshotStore) =>
+        snapshotStore.load(stream).pipe(
+          Effect.map(
+            Option.flatMap((stored) =>
+              stored.schemaVersion !== snapshot!.version
+                ? Option.none()
+                : Option.map(Result.getSuccess(decodeSnapshot!(stored.state)), (state) => ({
+                    state,
+                    version: stored.streamVersion
+                  }))
+            )
+          ),
+          Effect.catch((error) =>
+            Effect.as(Effect.logWarning("Ignoring snapshot: the snapshot store failed", error), Option.none())
+          )
+        )
+    })
+
+  /** The stream's state, and the version of the snapshot it started from (`-1`: none). */
+  const load = (stream: StreamName.StreamName) =>
+    Effect.flatMap(loadSnapshot(stream), (fromSnapshot) =>
+      Effect.map(
+        foldEvents(
+          stream,
+          Option.getOrElse(fromSnapshot, () => empty)
+        ),
+        (loaded) => ({
+          loaded,
+          snapshotVersion: Option.match(fromSnapshot, { onNone: () => -1, onSome: (s) => s.version })
+        })
+      )
+    )
+
+  /**
+   * Saves a snapshot when the policy says one is due, in the background: a snapshot only
+   * saves work, so a reply never waits for it and a failed save is only logged.
+   */
+  const maybeSnapshot = (
+    stream: StreamName.StreamName,
+    snapshotVersion: number,
+    outcome: Loaded<State> & { readonly events: ReadonlyArray<Event> }
+  ) => {
+    if (snapshot === undefined || Option.isNone(snapshots) || outcome.events.length === 0) return Effect.void
+    const due =
+      (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
+      snapshot.when?.(outcome.state, outcome.events) === true
+    if (!due) return Effect.void
+    const save = Result.match(encodeSnapshot!(outcome.state), {
+      onFailure: (error) => Effect.logWarning(`Not snapshotting ${stream}: the state does not encode`, error.message),
+      onSuccess: (state) =>
+        snapshots.value
+          .save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
+          .pipe(Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message)))
+    })
+    return Effect.asVoid(Effect.forkDetach(save))
+  }
+
+  return { empty, foldEvents, load, maybeSnapshot }
+}
