@@ -4,7 +4,7 @@
  * A position is a pair `(commit, sequence)` ordered lexicographically. The
  * in-memory store uses the same number for both. The PostgreSQL store uses the
  * writing transaction's id for `commit` and a sequence for `sequence`, which
- * is what lets readers never skip an event that commits late (see DESIGN.md,
+ * is what lets readers never skip an event that commits late (see docs/ARCHITECTURE.md,
  * guarantee 4). Positions are strictly increasing in the order the global log
  * is read.
  *

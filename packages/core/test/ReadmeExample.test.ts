@@ -42,10 +42,7 @@ const program = Effect.gen(function* () {
   yield* wallets.handle(stream, { _tag: "Deposit", amount: 100 })
   const outcome = yield* wallets.handle(stream, { _tag: "Withdraw", amount: 30 })
   return outcome.state // 70
-}).pipe(
-  Effect.scoped,
-  Effect.provide(MemoryStore.layer()) // or PgStore.layerConfig({ url }) from @chronicle/postgres
-)
+}).pipe(Effect.provide(MemoryStore.layer())) // or PgStore.layerConfig(…): see below
 // --- README example end ---
 
 it.effect("the README example runs", () =>
