@@ -92,10 +92,11 @@ export default {
     },
     {
       name: "not-to-dev-dep",
-      comment: "A package's sources import only its dependencies, never its devDependencies.",
+      comment:
+        "A package's sources import only its dependencies and peerDependencies (a peer is a devDependency too, for the workspace), never a devDependency alone.",
       severity: "error",
       from: { path: "^(packages|apps)/[^/]+/src/" },
-      to: { dependencyTypes: ["npm-dev"] }
+      to: { dependencyTypes: ["npm-dev"], dependencyTypesNot: ["npm-peer"] }
     },
     {
       name: "no-non-package-json",

@@ -67,10 +67,11 @@ const eventAt = (i: number, id = eventId(i)) =>
 const fill = Effect.fn("fill")(function* (stream: StreamName.StreamName, from: number, count: number, keyed = false) {
   const store = yield* EventStore.EventStore
   for (let written = 0; written < count; written += 10_000) {
-    const events = Array.from({ length: Math.min(10_000, count - written) }, (_, j) => {
-      const i = from + written + j
-      return eventAt(i, keyed ? EventId.fromKey(`${stream}/${i}`) : eventId(i))
-    })
+    const events = yield* Effect.forEach(
+      Array.from({ length: Math.min(10_000, count - written) }, (_, j) => from + written + j),
+      (i) =>
+        keyed ? Effect.map(EventId.fromKey(`${stream}/${i}`), (id) => eventAt(i, id)) : Effect.succeed(eventAt(i))
+    )
     yield* store.append(stream, events, ExpectedVersion.any)
     if (written % 200_000 === 0) yield* Effect.log(`  writing ${stream}: ${written + events.length}/${count}`)
   }

@@ -33,7 +33,7 @@ import * as Kernel from "./kernel.ts"
 import { type Comparison, compare, operations, report } from "./report.ts"
 
 const event = (key: string, k = 0) => ({
-  eventId: EventId.fromKey(`${key}/${k}`),
+  eventId: EventId.makeUnsafe(),
   type: "BenchHappened",
   schemaVersion: 1,
   data: { key, k, text: "a typical small payload", amount: 1234 },

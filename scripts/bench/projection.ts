@@ -93,16 +93,19 @@ export const run = Effect.gen(function* () {
     yield* Effect.forEach(
       Array.from({ length: total / 500 }, (_, b) => b),
       (b) =>
-        store.append(
-          StreamName.make("benchpay", `b${b}`),
-          Array.from({ length: 500 }, (_, k) => ({
-            eventId: EventId.fromKey(`bench-projection-${b}-${k}`),
-            type: "PaymentConfirmed",
-            schemaVersion: 1,
-            data: { orderId: `cust${(b + k) % 100}-${b}-${k}`, paymentReference: "r", amount: 1 + (k % 9) },
-            metadata: {}
-          })),
-          ExpectedVersion.any
+        Effect.flatMap(
+          Effect.forEach(
+            Array.from({ length: 500 }, (_, k) => k),
+            (k) =>
+              Effect.map(EventId.fromKey(`bench-projection-${b}-${k}`), (eventId) => ({
+                eventId,
+                type: "PaymentConfirmed",
+                schemaVersion: 1,
+                data: { orderId: `cust${(b + k) % 100}-${b}-${k}`, paymentReference: "r", amount: 1 + (k % 9) },
+                metadata: {}
+              }))
+          ),
+          (events) => store.append(StreamName.make("benchpay", `b${b}`), events, ExpectedVersion.any)
         ),
       { concurrency: 4, discard: true }
     )

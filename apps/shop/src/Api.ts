@@ -3,6 +3,7 @@
  * read models, a stream's raw history and its state as of a version or time.
  * Its OpenAPI document is at `/openapi.json` and a docs page at `/docs`.
  */
+import { Envelope } from "@chronicle/core"
 import { Account, Order } from "@chronicle/example"
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
@@ -25,6 +26,13 @@ export class WriteConflict extends Schema.TaggedError<WriteConflict>()(
 export class Rejected extends Schema.TaggedError<Rejected>()(
   "Rejected",
   { command: Schema.String, reason: Schema.String },
+  { httpApiStatus: 422 }
+) {}
+
+/** 422: the stream reached a terminal state (say, a paid order) and takes no more commands. */
+export class Terminated extends Schema.TaggedError<Terminated>()(
+  "Terminated",
+  { stream: Schema.String, version: Schema.Int, message: Schema.String },
   { httpApiStatus: 422 }
 ) {}
 
@@ -71,19 +79,7 @@ export const RevenueDay = Schema.Struct({
 
 export const AccountBalance = Schema.Struct({ accountId: Schema.String, owner: Schema.String, balance: Schema.Int })
 
-export const StoredEvent = Schema.Struct({
-  eventId: Schema.String,
-  stream: Schema.String,
-  streamVersion: Schema.Int,
-  position: Schema.String,
-  type: Schema.String,
-  schemaVersion: Schema.Int,
-  data: Schema.Unknown,
-  metadata: Schema.Unknown,
-  recordedAt: Schema.String
-})
-
-const commandErrors = [Conflict, WriteConflict, Rejected, BadRequest]
+const commandErrors = [Conflict, WriteConflict, Rejected, Terminated, BadRequest]
 
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(
@@ -158,7 +154,7 @@ export class StreamsApi extends HttpApiGroup.make("streams")
   .add(
     HttpApiEndpoint.get("events", "/streams/:stream/events", {
       params: { stream: Schema.String },
-      success: Schema.Array(StoredEvent),
+      success: Schema.Array(Envelope.Envelope),
       error: [NotFound, BadRequest]
     }),
     HttpApiEndpoint.get("state", "/streams/:stream/state", {

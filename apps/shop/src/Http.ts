@@ -1,9 +1,9 @@
 /**
  * The HTTP handlers of the shop's API.
  */
-import { type CommandHandler, EventStore, Position, StreamName } from "@chronicle/core"
+import { CommandHandler, EventStore, StreamName } from "@chronicle/core"
 import { Account, Order } from "@chronicle/example"
-import { DateTime, Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { SqlClient } from "effect/sql"
 import { Api, BadRequest, NotFound } from "./Api.ts"
@@ -154,17 +154,7 @@ const StreamsHandlers = HttpApiBuilder.group(
           const stream = yield* parse(params.stream)
           const events = yield* Stream.runCollect(store.readStream(stream)).pipe(Effect.orDie)
           if (events.length === 0) return yield* new NotFound({ message: `No stream ${stream}` })
-          return events.map((e) => ({
-            eventId: e.eventId,
-            stream: e.stream,
-            streamVersion: e.streamVersion,
-            position: Position.format(e.position),
-            type: e.type,
-            schemaVersion: e.schemaVersion,
-            data: e.data,
-            metadata: e.metadata,
-            recordedAt: DateTime.formatIso(e.recordedAt)
-          }))
+          return events
         }),
       state: ({ params, query }) =>
         Effect.gen(function* () {
@@ -172,31 +162,16 @@ const StreamsHandlers = HttpApiBuilder.group(
           const category = StreamName.category(stream)
           const aggregate = category === "order" || category === "account" ? aggregates[category] : undefined
           if (aggregate === undefined) return yield* new NotFound({ message: `No aggregate for category ${category}` })
-          const handler = aggregate.handler(shop) as unknown as CommandHandler.CommandHandler<
-            unknown,
-            unknown,
-            unknown,
-            unknown
-          >
-          const at = query.at === undefined ? Option.none() : DateTime.make(query.at)
-          if (query.at !== undefined && Option.isNone(at)) {
-            return yield* new BadRequest({ message: `"${query.at}" is not a timestamp (use ISO 8601)` })
-          }
-          const loaded = yield* (
-            query.version !== undefined
-              ? handler.loadAsOf(stream, { version: query.version })
-              : Option.isSome(at)
-                ? handler.loadAsOf(stream, { at: DateTime.toUtc(at.value) })
-                : Effect.filterOrFail(
-                    handler.load(stream),
-                    (l) => l.version >= 0,
-                    () => new EventStore.StreamNotFound({ stream })
-                  )
-          ).pipe(
-            Effect.catchTag("StreamNotFound", () =>
-              Effect.fail(new NotFound({ message: `No events in ${stream} at that point` }))
-            ),
-            Effect.catch((e) => (e instanceof NotFound ? Effect.fail(e) : Effect.die(e)))
+          const loaded = yield* CommandHandler.stateAsOf<unknown>(aggregate.handler(shop), stream, query).pipe(
+            // A stored event that does not decode, or the store failing, is the server's fault.
+            Effect.catch(
+              (error): Effect.Effect<never, BadRequest | NotFound> =>
+                error._tag === "InvalidAsOf"
+                  ? Effect.fail(new BadRequest({ message: error.message }))
+                  : error._tag === "StreamNotFound"
+                    ? Effect.fail(new NotFound({ message: `No events in ${stream} at that point` }))
+                    : Effect.die(error)
+            )
           )
           return { stream, version: loaded.version, state: loaded.state }
         })

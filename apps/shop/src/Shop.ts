@@ -6,7 +6,7 @@ import { CommandHandler, type EventStore, StreamName } from "@chronicle/core"
 import { Account, Order, Transfer } from "@chronicle/example"
 import { Context, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
-import { Conflict, Rejected, WriteConflict } from "./Api.ts"
+import { Conflict, Rejected, Terminated, WriteConflict } from "./Api.ts"
 import * as ReadModels from "./ReadModels.ts"
 
 export class Shop extends Context.Service<
@@ -46,7 +46,10 @@ export class Shop extends Context.Service<
 export const orderStream = (orderId: string) => StreamName.make("order", orderId)
 export const accountStream = Transfer.accountStream
 
-/** Runs a command and answers as the API does: 409 on a conflict, 422 when the domain refuses. */
+/**
+ * Runs a command and answers as the API does: 409 on a conflict, 422 when the
+ * domain refuses or the stream has ended.
+ */
 export const run = <State, E extends { readonly _tag: string }, Err, R>(
   stream: StreamName.StreamName,
   handled: Effect.Effect<CommandHandler.Outcome<E, State>, CommandHandler.HandleError<Err>, R>
@@ -58,7 +61,7 @@ export const run = <State, E extends { readonly _tag: string }, Err, R>(
       events: outcome.events.map((e) => e._tag),
       state: outcome.state as unknown
     })),
-    Effect.catch((error): Effect.Effect<never, Conflict | WriteConflict | Rejected> => {
+    Effect.catch((error): Effect.Effect<never, Conflict | WriteConflict | Rejected | Terminated> => {
       const e = error as { readonly _tag?: string; readonly message?: string }
       switch (e._tag) {
         case "WrongExpectedVersion": {
@@ -68,6 +71,10 @@ export const run = <State, E extends { readonly _tag: string }, Err, R>(
         case "LogOrderConflict": {
           const { message, stream } = error as unknown as EventStore.LogOrderConflict
           return Effect.fail(new WriteConflict({ stream, message }))
+        }
+        case "StreamTerminated": {
+          const { message, stream, version } = error as unknown as CommandHandler.StreamTerminated
+          return Effect.fail(new Terminated({ stream, version, message }))
         }
         case "OrderRejected":
         case "AccountRejected": {

@@ -29,6 +29,7 @@ import {
   CommandHandler,
   type Decider,
   DeadLetterStore,
+  Envelope,
   type EventCodec,
   EventStore,
   Position,
@@ -172,7 +173,7 @@ export const make = <R>(options: Options<R>) => {
     {
       stream,
       raw: Flag.Boolean("raw").pipe(
-        Flag.withDescription("Show stored payloads instead of decoded events"),
+        Flag.withDescription("Print each stored envelope as one line of JSON instead of decoded events"),
         Flag.withDefault(false)
       )
     },
@@ -182,14 +183,10 @@ export const make = <R>(options: Options<R>) => {
       const aggregate = raw ? undefined : yield* aggregateOf(name)
       yield* (yield* EventStore.EventStore).readStream(name).pipe(
         Stream.runForEach((envelope) => {
+          if (aggregate === undefined) return Console.log(JSON.stringify(Envelope.encode(envelope)))
           const head =
             `v${envelope.streamVersion}  ${Position.format(envelope.position)}  ` +
             `${DateTime.formatIso(envelope.recordedAt)}  ${envelope.type}@${envelope.schemaVersion}`
-          if (aggregate === undefined) {
-            return Console.log(
-              `${head}  ${json({ data: envelope.data, metadata: envelope.metadata, eventId: envelope.eventId })}`
-            )
-          }
           const decoded = aggregate.codec.decodeEnvelope(envelope)
           return Console.log(
             Result.isSuccess(decoded)
@@ -213,24 +210,13 @@ export const make = <R>(options: Options<R>) => {
       const aggregate = yield* aggregateOf(name)
       yield* requireStream(name)
       const handler = yield* CommandHandler.make({ decider: aggregate.decider, codec: aggregate.codec })
-      const asOf = Option.isSome(version)
-        ? Effect.succeed({ version: version.value })
-        : Option.isSome(at)
-          ? Option.match(DateTime.make(at.value), {
-              onNone: () =>
-                Effect.fail(
-                  new CliInputError({
-                    message: `--at ${JSON.stringify(at.value)} is not a timestamp; use ISO 8601, e.g. 2026-11-24T10:00:00Z`
-                  })
-                ),
-              onSome: (dt) => Effect.succeed({ at: DateTime.toUtc(dt) })
-            })
-          : Effect.succeed(undefined)
-      const when = yield* asOf
-      const loaded = yield* (when === undefined ? handler.load(name) : handler.loadAsOf(name, when)).pipe(
-        Effect.catchTag("StreamNotFound", () =>
-          Effect.fail(new CliInputError({ message: `Stream ${name} had no events at that point.` }))
-        )
+      const asOf = { version: Option.getOrUndefined(version), at: Option.getOrUndefined(at) }
+      const loaded = yield* CommandHandler.stateAsOf(handler, name, asOf).pipe(
+        Effect.catchTags({
+          InvalidAsOf: (error) => Effect.fail(new CliInputError({ message: error.message })),
+          StreamNotFound: () =>
+            Effect.fail(new CliInputError({ message: `Stream ${name} had no events at that point.` }))
+        })
       )
       yield* Console.log(`${name} at version ${loaded.version}`)
       yield* Console.log(JSON.stringify(loaded.state, null, 2))

@@ -167,3 +167,51 @@ export const check = (
   }
   return Result.succeed(checked)
 }
+
+/**
+ * One part of an `appendMany`, checked: the append and its checked events.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CheckedAppend {
+  readonly append: StreamAppend
+  readonly events: ReadonlyArray<CheckedEvent>
+}
+
+/**
+ * Checks every part of an `appendMany` before any of it reaches storage: each
+ * part passes {@link check}, no stream appears in two parts (merge their
+ * events instead), and no event id appears in two parts (an event belongs to
+ * one stream). The parts come back in the order given.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkMany = (
+  appends: ReadonlyArray<StreamAppend>,
+  maxEventBytes: number
+): Result.Result<ReadonlyArray<CheckedAppend>, InvalidAppend> => {
+  const streams = new Set<string>()
+  const owners = new Map<string, string>()
+  const checked: Array<CheckedAppend> = []
+  for (const append of appends) {
+    const fail = (reason: string) => Result.fail(new InvalidAppend({ stream: append.stream, reason }))
+    if (streams.has(append.stream)) return fail("the stream appears twice in one appendMany; merge its events")
+    streams.add(append.stream)
+    const events = check(append, maxEventBytes)
+    if (Result.isFailure(events)) return Result.fail(events.failure)
+    for (const { event } of events.success) {
+      const owner = owners.get(event.eventId)
+      if (owner !== undefined) {
+        return fail(
+          `event id ${event.eventId} appears in the parts for ${JSON.stringify(owner)} and ` +
+            `${JSON.stringify(append.stream)} of one appendMany; an event belongs to one stream`
+        )
+      }
+      owners.set(event.eventId, append.stream)
+    }
+    checked.push({ append, events: events.success })
+  }
+  return Result.succeed(checked)
+}

@@ -5,11 +5,12 @@
  * For a command on a stream the handler loads the state (from a snapshot when
  * one matches the state schema's version, then the events after it; otherwise
  * by replaying the whole stream), decodes and upcasts the events, folds them
- * with `evolve`, runs `decide`, encodes the new events and appends them with
- * the version it loaded as the expected version. On `WrongExpectedVersion` it
- * reloads and decides again under the retry `Schedule`. After a successful
- * append it may save a snapshot, in the background, without delaying the
- * reply.
+ * with `evolve`, refuses the command with `StreamTerminated` when the
+ * decider's `isTerminal` holds for that state, runs `decide`, encodes the new
+ * events and appends them with the version it loaded as the expected version.
+ * On `WrongExpectedVersion` it reloads and decides again under the retry
+ * `Schedule`. After a successful append it may save a snapshot, in the
+ * background, without delaying the reply.
  *
  * Commands for the same stream queue behind each other inside one handler, so
  * they never conflict with each other; different streams run in parallel.
@@ -33,7 +34,7 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, Effect, Result, Schedule, Schema } from "effect"
+import { DateTime, Effect, Option, Result, Schedule, Schema } from "effect"
 import type * as Decider from "./Decider.ts"
 import type { Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
@@ -112,12 +113,38 @@ export type LoadError = EventCodec.DecodeError | StoreError
 
 /**
  * The errors handling a command can fail with: the decider's own, a conflict
- * that outlived the retries, bad stored events, or the store.
+ * that outlived the retries, bad stored events, a terminal stream, or the
+ * store.
  *
  * @since 0.1.0
  * @category errors
  */
-export type HandleError<Error> = Error | LoadError | AppendError | EventCodec.InvalidEventData | InlineProjectionFailed
+export type HandleError<Error> =
+  | Error
+  | LoadError
+  | AppendError
+  | EventCodec.InvalidEventData
+  | InlineProjectionFailed
+  | StreamTerminated
+
+/**
+ * The stream's state is terminal (the decider's `isTerminal` says so): it
+ * takes no more commands, and nothing was decided or appended.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamTerminated extends Schema.TaggedError<StreamTerminated>()("StreamTerminated", {
+  stream: Schema.String,
+  version: Schema.Int
+}) {
+  override get message() {
+    return (
+      `The stream ${JSON.stringify(this.stream)} reached a terminal state at version ${this.version} ` +
+      `and accepts no more commands; start a new stream`
+    )
+  }
+}
 
 /**
  * An inline projection failed on a command's events; the command was rolled
@@ -277,13 +304,17 @@ export const make = <
             actualVersion: loaded.version
           })
         }
+        if (decider.isTerminal?.(loaded.state) === true) {
+          return yield* new StreamTerminated({ stream, version: loaded.version })
+        }
         const decided = decider.decide(command, loaded.state)
         if (Result.isFailure(decided)) return yield* Effect.fail(decided.failure)
         const events = decided.success
         const unchanged = { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
         if (events.length === 0) return unchanged
         const key = options?.idempotencyKey
-        const data = yield* codec.toEventData(events, options?.metadata, key && `${key}/${stream}`)
+        // The key and the stream as JSON: no key on one stream can spell the same name as one on another.
+        const data = yield* codec.toEventData(events, options?.metadata, key && JSON.stringify([key, stream]))
         const appended = yield* append(stream, events, data, loaded.version, key !== undefined)
         // An exact repeat of an earlier append returns that append's result, at an older version.
         if (appended === undefined || appended.streamVersion !== loaded.version + events.length) return unchanged
@@ -342,3 +373,83 @@ export const make = <
       loadAsOf
     }
   })
+
+/**
+ * A temporal query as a caller writes it (a CLI flag, an HTTP query
+ * parameter): a stream version, or a time as ISO 8601 text or a `DateTime`;
+ * neither means now.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AsOfInput {
+  readonly version?: number | undefined
+  readonly at?: string | DateTime.DateTime | undefined
+}
+
+/**
+ * A temporal query that names no point in a stream: a version that is not a
+ * non-negative integer, a time that is not ISO 8601, or both a version and a
+ * time.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidAsOf extends Schema.TaggedError<InvalidAsOf>()("InvalidAsOf", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Cannot load a state as of that point: ${this.reason}`
+  }
+}
+
+/**
+ * Reads an {@link AsOfInput}: `undefined` for now, or the {@link AsOf} it
+ * names.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const parseAsOf = (input: AsOfInput): Result.Result<AsOf | undefined, InvalidAsOf> => {
+  const { at, version } = input
+  if (version !== undefined && at !== undefined) {
+    return Result.fail(new InvalidAsOf({ reason: "give a version or a time, not both" }))
+  }
+  if (version !== undefined) {
+    return Number.isSafeInteger(version) && version >= 0
+      ? Result.succeed({ version })
+      : Result.fail(new InvalidAsOf({ reason: `the version ${version} is not a non-negative integer` }))
+  }
+  if (at === undefined) return Result.succeed(undefined)
+  const time = typeof at === "string" ? DateTime.make(at) : Option.some(at)
+  return Option.isSome(time)
+    ? Result.succeed({ at: DateTime.toUtc(time.value) })
+    : Result.fail(
+        new InvalidAsOf({
+          reason: `${JSON.stringify(at)} is not a timestamp; use ISO 8601, e.g. 2026-11-24T10:00:00Z`
+        })
+      )
+}
+
+/**
+ * A stream's state now, or as of the version or time an {@link AsOfInput}
+ * names: what the CLI's `state` command and an HTTP state query answer. A
+ * stream with no events at that point (or none at all) is `StreamNotFound`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const stateAsOf = <State>(
+  handler: Pick<CommandHandler<unknown, unknown, State, unknown, unknown>, "load" | "loadAsOf">,
+  stream: StreamName.StreamName,
+  input: AsOfInput
+): Effect.Effect<Loaded<State>, InvalidAsOf | LoadError | StreamNotFound> =>
+  Effect.flatMap(Effect.fromResult(parseAsOf(input)), (asOf) =>
+    asOf !== undefined
+      ? handler.loadAsOf(stream, asOf)
+      : Effect.filterOrFail(
+          handler.load(stream),
+          (loaded) => loaded.version >= 0,
+          () => new StreamNotFound({ stream })
+        )
+  )

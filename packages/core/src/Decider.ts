@@ -35,7 +35,12 @@ export interface Decider<in Command, Event, State, out Error = never> {
   readonly initialState: State
   readonly decide: (command: Command, state: State) => Result.Result<ReadonlyArray<Event>, Error>
   readonly evolve: (state: State, event: Event) => State
-  /** Whether the aggregate has reached a state no command can change. */
+  /**
+   * Whether the aggregate has reached a state no command can change. The
+   * command handler refuses every command on such a stream with
+   * `StreamTerminated`, before `decide` runs — a repeat of the command that
+   * ended the stream included, idempotency key or not.
+   */
   readonly isTerminal?: ((state: State) => boolean) | undefined
 }
 

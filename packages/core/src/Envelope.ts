@@ -8,9 +8,9 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, Schema } from "effect"
-import type { Position } from "./Position.ts"
-import type { StreamName } from "./StreamName.ts"
+import { type DateTime, type Effect, Schema } from "effect"
+import * as Position from "./Position.ts"
+import * as StreamName from "./StreamName.ts"
 
 /**
  * Metadata every event carries: correlation id (the conversation it belongs
@@ -70,11 +70,63 @@ export interface EventData {
  * @category models
  */
 export interface Envelope extends EventData {
-  readonly stream: StreamName
+  readonly stream: StreamName.StreamName
   readonly streamVersion: number
-  readonly position: Position
+  readonly position: Position.Position
   readonly recordedAt: DateTime.Utc
 }
+
+/**
+ * An {@link Envelope} as JSON: its position as `{ commit, sequence }` in
+ * decimal strings, its time as ISO 8601 text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EnvelopeJson extends EventData {
+  readonly stream: string
+  readonly streamVersion: number
+  readonly position: { readonly commit: string; readonly sequence: string }
+  readonly recordedAt: string
+}
+
+/**
+ * A Schema between an {@link Envelope} and its JSON form
+ * ({@link EnvelopeJson}): what the HTTP API answers, the CLI prints and a
+ * store keeps when it stores a whole envelope (say, a parked event).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Envelope: Schema.Codec<Envelope, EnvelopeJson> = Schema.Struct({
+  eventId: Schema.String,
+  stream: StreamName.StreamName,
+  streamVersion: Schema.Int,
+  position: Position.Position,
+  type: Schema.String,
+  schemaVersion: Schema.Int,
+  data: Schema.Unknown,
+  metadata: Metadata,
+  recordedAt: Schema.DateTimeUtcFromString
+})
+
+/**
+ * An envelope's JSON form.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode: (envelope: Envelope) => EnvelopeJson = Schema.encodeSync(Envelope)
+
+/**
+ * Reads an envelope from its JSON form, failing with a `SchemaError` that
+ * says which field is wrong.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode: (json: unknown) => Effect.Effect<Envelope, Schema.SchemaError> =
+  Schema.decodeUnknownEffect(Envelope)
 
 /**
  * An {@link Envelope} whose data has been decoded into the domain's event

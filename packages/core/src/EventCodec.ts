@@ -291,7 +291,7 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
       Effect.forEach(domainEvents, (event, index) =>
         Effect.flatMap(Effect.fromResult(encode(event)), (stored) =>
           Effect.map(
-            idempotencyKey === undefined ? EventId.make : Effect.succeed(EventId.fromKey(`${idempotencyKey}/${index}`)),
+            idempotencyKey === undefined ? EventId.make : EventId.fromKey(`${idempotencyKey}/${index}`),
             (eventId): EventData => ({
               eventId,
               type: stored.type,

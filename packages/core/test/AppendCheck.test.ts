@@ -114,4 +114,37 @@ describe("AppendCheck", () => {
       assert.match(result.failure.reason, reason, label)
     }
   })
+
+  it("checks an appendMany as a whole: every part, no stream twice, no event id in two parts", () => {
+    const part = (name: string, ...ids: ReadonlyArray<number>) => ({
+      stream: StreamName.make("order", name),
+      events: ids.map((i) => event({ eventId: `0190A8B0-0000-7000-8000-00000000000${i}` })),
+      expectedVersion: ExpectedVersion.any
+    })
+    const checked = AppendCheck.checkMany([part("b", 1, 2), part("a", 3)], 1024 * 1024)
+    assert.isTrue(Result.isSuccess(checked))
+    if (Result.isSuccess(checked)) {
+      assert.deepStrictEqual(
+        checked.success.map(({ append, events }) => [append.stream, events.map((e) => e.event.eventId)]),
+        [
+          ["order-b", ["0190a8b0-0000-7000-8000-000000000001", "0190a8b0-0000-7000-8000-000000000002"]],
+          ["order-a", ["0190a8b0-0000-7000-8000-000000000003"]]
+        ],
+        "the parts in the order given, ids in lower case"
+      )
+    }
+    const cases: ReadonlyArray<readonly [string, ReadonlyArray<ReturnType<typeof part>>, string, RegExp]> = [
+      ["a stream twice", [part("a", 1), part("b", 2), part("a", 3)], "order-a", /appears twice in one appendMany/],
+      ["an id in two parts", [part("a", 1, 2), part("b", 2)], "order-b", /appears in the parts for "order-a" and/],
+      ["a later part that is invalid", [part("a", 1), part("b")], "order-b", /no events/]
+    ]
+    for (const [label, appends, failing, reason] of cases) {
+      const result = AppendCheck.checkMany(appends, 1024 * 1024)
+      assert.isTrue(Result.isFailure(result), label)
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure.stream, failing, label)
+        assert.match(result.failure.reason, reason, label)
+      }
+    }
+  })
 })

@@ -69,7 +69,7 @@ describe("CommandHandler", () => {
       assert.strictEqual(paid.state.status, "Paid")
 
       const cancel = yield* Effect.flip(orders.handle(stream, Order.CancelOrder.make({ reason: "late" })))
-      assert.strictEqual(cancel._tag, "OrderRejected")
+      assert.strictEqual(cancel._tag, "StreamTerminated")
       const store = yield* EventStore.EventStore
       assert.strictEqual(yield* store.streamVersion(stream), 1)
     }).pipe(Effect.provide(Stores))
@@ -266,7 +266,7 @@ describe("CommandHandler", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()))
   )
 
-  it.live("answers temporal queries by version and by time", () =>
+  it.live("answers temporal queries by version and by time, as given or as a caller writes them", () =>
     Effect.gen(function* () {
       const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
       const stream = StreamName.make("counter", "temporal")
@@ -282,6 +282,29 @@ describe("CommandHandler", () => {
       assert.deepStrictEqual(yield* handler.loadAsOf(stream, { at: between }), { state: 11, version: 1 })
       const missing = yield* Effect.flip(handler.loadAsOf(StreamName.make("counter", "none"), { version: 3 }))
       assert.strictEqual(missing._tag, "StreamNotFound")
+
+      // stateAsOf: the same queries as a CLI or an HTTP client writes them.
+      const stateAsOf = (input: CommandHandler.AsOfInput) => CommandHandler.stateAsOf(handler, stream, input)
+      assert.deepStrictEqual(yield* stateAsOf({}), { state: 111, version: 2 })
+      assert.deepStrictEqual(yield* stateAsOf({ version: 1 }), { state: 11, version: 1 })
+      assert.deepStrictEqual(yield* stateAsOf({ at: between }), { state: 11, version: 1 })
+      assert.deepStrictEqual(yield* stateAsOf({ at: DateTime.formatIso(between) }), { state: 11, version: 1 })
+      for (const input of [{}, { version: 0 }, { at: DateTime.formatIso(between) }]) {
+        const none = yield* Effect.flip(CommandHandler.stateAsOf(handler, StreamName.make("counter", "none"), input))
+        assert.strictEqual(none._tag, "StreamNotFound", JSON.stringify(input))
+      }
+      const invalid: ReadonlyArray<readonly [CommandHandler.AsOfInput, string]> = [
+        [{ version: -1 }, "-1 is not a non-negative integer"],
+        [{ version: 1.5 }, "1.5 is not a non-negative integer"],
+        [{ version: Number.NaN }, "NaN is not a non-negative integer"],
+        [{ at: "yesterday" }, '"yesterday" is not a timestamp; use ISO 8601'],
+        [{ version: 0, at: DateTime.formatIso(between) }, "a version or a time, not both"]
+      ]
+      for (const [input, reason] of invalid) {
+        const error = yield* Effect.flip(stateAsOf(input))
+        assert.strictEqual(error._tag, "InvalidAsOf")
+        assert.include(error.message, reason)
+      }
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 
@@ -294,6 +317,53 @@ describe("CommandHandler", () => {
       const handler = yield* CommandHandler.make({ decider: idle, codec: CounterEvents })
       const outcome = yield* handler.handle(StreamName.make("counter", "idle"), { by: 1 })
       assert.deepStrictEqual([outcome.version, outcome.events.length], [-1, 0])
+    }).pipe(Effect.provide(Stores))
+  )
+})
+
+describe("CommandHandler terminal streams", () => {
+  const capped = (decided: { n: number }) =>
+    Decider.make<{ readonly by: number }, EventCodec.Event<typeof CounterEvents>, number>({
+      ...counter,
+      decide: (command, state) => {
+        decided.n++
+        return counter.decide(command, state)
+      },
+      isTerminal: (state) => state >= 10
+    })
+
+  it.effect("a terminal stream refuses commands with StreamTerminated, before deciding, and appends nothing", () =>
+    Effect.gen(function* () {
+      const decided = { n: 0 }
+      const handler = yield* CommandHandler.make({ decider: capped(decided), codec: CounterEvents })
+      const stream = StreamName.make("counter", "capped")
+      const last = yield* handler.handle(stream, { by: 10 })
+      assert.deepStrictEqual([last.state, last.version, decided.n], [10, 0, 1])
+
+      const refused = yield* Effect.flip(handler.handle(stream, { by: 1 }))
+      assert.instanceOf(refused, CommandHandler.StreamTerminated)
+      assert.deepStrictEqual([refused.stream, refused.version], [stream, 0])
+      assert.strictEqual(
+        refused.message,
+        `The stream "counter-capped" reached a terminal state at version 0 and accepts no more commands; start a new stream`
+      )
+      assert.strictEqual(decided.n, 1)
+      const store = yield* EventStore.EventStore
+      assert.strictEqual(yield* store.streamVersion(stream), 0)
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 10, version: 0 })
+    }).pipe(Effect.provide(Stores))
+  )
+
+  it.effect("a stream short of its terminal state takes commands until it reaches it", () =>
+    Effect.gen(function* () {
+      const decided = { n: 0 }
+      const handler = yield* CommandHandler.make({ decider: capped(decided), codec: CounterEvents })
+      const stream = StreamName.make("counter", "open")
+      for (const by of [3, 3, 3]) yield* handler.handle(stream, { by })
+      assert.deepStrictEqual(yield* handler.load(stream), { state: 9, version: 2 })
+      const last = yield* handler.handle(stream, { by: 3 })
+      assert.deepStrictEqual([last.state, last.version, last.events.length, decided.n], [12, 3, 1, 4])
+      assert.strictEqual((yield* Effect.flip(handler.handle(stream, { by: 3 })))._tag, "StreamTerminated")
     }).pipe(Effect.provide(Stores))
   )
 })
@@ -388,6 +458,16 @@ describe("CommandHandler idempotency keys", () => {
       assert.strictEqual((yield* handler.handle(b, { by: 5 }, { idempotencyKey: "event-1" })).state, 5)
       const store = yield* EventStore.EventStore
       assert.deepStrictEqual([yield* store.streamVersion(a), yield* store.streamVersion(b)], [1, 0])
+    }).pipe(Effect.provide(Stores))
+  )
+
+  it.effect("a key and stream cannot spell another key and stream", () =>
+    Effect.gen(function* () {
+      const handler = yield* CommandHandler.make({ decider: counter, codec: CounterEvents })
+      // Joined with a "/", both would read "k/x-a/x-b".
+      const first = yield* handler.handle(StreamName.make("x", "a/x-b"), { by: 1 }, { idempotencyKey: "k" })
+      const second = yield* handler.handle(StreamName.make("x", "b"), { by: 1 }, { idempotencyKey: "k/x-a" })
+      assert.deepStrictEqual([first.events.length, second.events.length], [1, 1])
     }).pipe(Effect.provide(Stores))
   )
 })

@@ -62,12 +62,9 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
 
-  /** One stream's append; `lockStreams`: the streams whose locks to take first (a multi-stream append's). */
-  const appendOne = (append: EventStore.StreamAppend, lockStreams: ReadonlyArray<string> = []) =>
+  /** One stream's checked append; `lockStreams`: the streams whose locks to take first (a multi-stream append's). */
+  const appendOne = ({ append, events }: AppendCheck.CheckedAppend, lockStreams: ReadonlyArray<string> = []) =>
     Effect.gen(function* () {
-      const checked = AppendCheck.check(append, maxEventBytes)
-      if (Result.isFailure(checked)) return yield* checked.failure
-      const events = checked.success
       const [kind, expected] = expectedKind(append.expectedVersion)
       const rows = yield* sql<{
         status: string
@@ -116,35 +113,30 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
 
   const wakeUps = yield* WakeUps.make(sql, pg, schema)
 
-  const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) =>
-    appendOne({ stream, events, expectedVersion }).pipe(
+  const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) => {
+    const part = { stream, events, expectedVersion }
+    const checked = AppendCheck.check(part, maxEventBytes)
+    if (Result.isFailure(checked)) return Effect.fail(checked.failure)
+    return appendOne({ append: part, events: checked.success }).pipe(
       Effect.tap(() => wakeUps.announce),
       mapSqlError("EventStore.append")
     )
+  }
 
   const appendMany: EventStore.EventStore["Service"]["appendMany"] = (appends) => {
-    const order = appends
-      .map((a, i) => [a, i] as const)
-      .sort(([a], [b]) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
-    const seen = new Set<string>()
-    for (const [a] of order) {
-      if (seen.has(a.stream)) {
-        return Effect.fail(
-          new EventStore.InvalidAppend({
-            stream: a.stream,
-            reason: "the stream appears twice in one appendMany; merge its events"
-          })
-        )
-      }
-      seen.add(a.stream)
-    }
+    // Every part is checked before any SQL runs.
+    const checked = AppendCheck.checkMany(appends, maxEventBytes)
+    if (Result.isFailure(checked)) return Effect.fail(checked.failure)
+    const order = checked.success
+      .map((part, i) => [part, i] as const)
+      .sort(([a], [b]) => (a.append.stream < b.append.stream ? -1 : a.append.stream > b.append.stream ? 1 : 0))
     // The first append takes every stream's lock before it writes: the transaction then gets its
     // id after every writer it waited for, and each stream stays in version order in the log.
-    const streams = order.length > 1 ? order.map(([a]) => a.stream) : []
+    const streams = order.length > 1 ? order.map(([part]) => part.append.stream) : []
     return sql
       .withTransaction(
         Effect.map(
-          Effect.forEach(order, ([a], i) => appendOne(a, i === 0 ? streams : [])),
+          Effect.forEach(order, ([part], i) => appendOne(part, i === 0 ? streams : [])),
           (results) => {
             const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
             order.forEach(([, index], i) => {

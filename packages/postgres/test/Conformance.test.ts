@@ -4,6 +4,4 @@ import { Layer } from "effect"
 
 const Stores = PgStore.layerStores().pipe(Layer.provide(PgHarness.layer()))
 
-StoreConformance.eventStore("PostgreSQL", Stores)
-StoreConformance.snapshotStore("PostgreSQL", Stores)
-StoreConformance.checkpointStore("PostgreSQL", Stores)
+StoreConformance.all("PostgreSQL", Stores)

@@ -28,13 +28,17 @@ it.live(
           for (let i = 0; ; i++) {
             const stream = StreamName.make("crash", `w${w}`)
             const batch = `${w}-${i}`
-            const events = Array.from({ length: eventsPerAppend }, (_, k) => ({
-              eventId: EventId.fromKey(`${batch}/${k}`),
-              type: "Written",
-              schemaVersion: 1,
-              data: { batch, k },
-              metadata: {}
-            }))
+            const events = yield* Effect.forEach(
+              Array.from({ length: eventsPerAppend }, (_, k) => k),
+              (k) =>
+                Effect.map(EventId.fromKey(`${batch}/${k}`), (eventId) => ({
+                  eventId,
+                  type: "Written",
+                  schemaVersion: 1,
+                  data: { batch, k },
+                  metadata: {}
+                }))
+            )
             const result = yield* Effect.result(store.append(stream, events, ExpectedVersion.any))
             if (result._tag === "Success") yield* Ref.update(acknowledged, (a) => [...a, { stream, batch }])
             else {
@@ -149,10 +153,12 @@ it.live(
 
       const acknowledged = yield* Ref.make(0)
       const written = (stream: StreamName.StreamName, key: string) =>
-        store.append(
-          stream,
-          [{ eventId: EventId.fromKey(key), type: "Written", schemaVersion: 1, data: { key }, metadata: {} }],
-          ExpectedVersion.any
+        Effect.flatMap(EventId.fromKey(key), (eventId) =>
+          store.append(
+            stream,
+            [{ eventId, type: "Written", schemaVersion: 1, data: { key }, metadata: {} }],
+            ExpectedVersion.any
+          )
         )
       // Writers stop between appends: an append interrupted after its commit announces nothing,
       // and the other process (which never polls here) would not hear of it.
@@ -213,7 +219,7 @@ it.live(
         )
         for (const { delivered, delivers } of subscribers) {
           yield* delivers(log.length + quiet, `after restart ${crashCycles + quiet}`)
-          assert.strictEqual(delivered[log.length + quiet - 1]?.eventId, EventId.fromKey(`after-${quiet}`))
+          assert.strictEqual(delivered[log.length + quiet - 1]?.eventId, yield* EventId.fromKey(`after-${quiet}`))
         }
       }
       yield* Effect.forEach(subscribers, ({ fiber }) => Fiber.interrupt(fiber))

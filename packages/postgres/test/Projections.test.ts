@@ -36,13 +36,14 @@ const revenue = (table: string, version = 1) =>
       }).pipe(Effect.orDie)
   })
 
-const payment = (customer: string, i: number) => ({
-  eventId: EventId.fromKey(`${customer}-${i}`),
-  type: "PaymentConfirmed",
-  schemaVersion: 1,
-  data: { orderId: `${customer}-${i}`, paymentReference: `r${i}`, amount: 1 + (i % 7) },
-  metadata: {}
-})
+const payment = (customer: string, i: number) =>
+  Effect.map(EventId.fromKey(`${customer}-${i}`), (eventId) => ({
+    eventId,
+    type: "PaymentConfirmed",
+    schemaVersion: 1,
+    data: { orderId: `${customer}-${i}`, paymentReference: `r${i}`, amount: 1 + (i % 7) },
+    metadata: {}
+  }))
 
 const appendPayments = (count: number, offset = 0) =>
   Effect.gen(function* () {
@@ -50,10 +51,12 @@ const appendPayments = (count: number, offset = 0) =>
     yield* Effect.forEach(
       Array.from({ length: count / 50 }, (_, b) => b),
       (b) =>
-        store.append(
-          StreamName.make("payments", `batch${offset + b}`),
-          Array.from({ length: 50 }, (_, k) => payment(`cust${(b + k) % 13}`, (offset + b) * 50 + k)),
-          ExpectedVersion.noStream
+        Effect.flatMap(
+          Effect.forEach(
+            Array.from({ length: 50 }, (_, k) => k),
+            (k) => payment(`cust${(b + k) % 13}`, (offset + b) * 50 + k)
+          ),
+          (events) => store.append(StreamName.make("payments", `batch${offset + b}`), events, ExpectedVersion.noStream)
         ),
       { concurrency: 8, discard: true }
     )

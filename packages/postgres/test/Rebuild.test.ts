@@ -31,14 +31,18 @@ const revenue = (version: number) =>
       }).pipe(Effect.orDie)
   })
 
-const payments = (batch: number, size: number): ReadonlyArray<Envelope.EventData> =>
-  Array.from({ length: size }, (_, k) => ({
-    eventId: EventId.fromKey(`rebuild-${batch}-${k}`),
-    type: "PaymentConfirmed",
-    schemaVersion: 1,
-    data: { orderId: `cust${(batch * 7 + k) % 50}-${batch}-${k}`, paymentReference: "r", amount: 1 + (k % 9) },
-    metadata: {}
-  }))
+const payments = (batch: number, size: number): Effect.Effect<ReadonlyArray<Envelope.EventData>> =>
+  Effect.forEach(
+    Array.from({ length: size }, (_, k) => k),
+    (k) =>
+      Effect.map(EventId.fromKey(`rebuild-${batch}-${k}`), (eventId) => ({
+        eventId,
+        type: "PaymentConfirmed",
+        schemaVersion: 1,
+        data: { orderId: `cust${(batch * 7 + k) % 50}-${batch}-${k}`, paymentReference: "r", amount: 1 + (k % 9) },
+        metadata: {}
+      }))
+  )
 
 const table = (version: number) =>
   SqlClient.SqlClient.use(
@@ -62,7 +66,10 @@ it.live(
       yield* sql`CREATE VIEW revenue AS SELECT * FROM revenue_v1`
       yield* Effect.forEach(
         Array.from({ length: 1000 }, (_, b) => b),
-        (b) => store.append(StreamName.make("pay", `b${b}`), payments(b, 100), ExpectedVersion.noStream),
+        (b) =>
+          Effect.flatMap(payments(b, 100), (events) =>
+            store.append(StreamName.make("pay", `b${b}`), events, ExpectedVersion.noStream)
+          ),
         { concurrency: 8, discard: true }
       )
       const live = yield* Effect.forkChild(Projector.run(revenue(1)))
@@ -72,7 +79,9 @@ it.live(
           Array.from({ length: 200 }, (_, b) => 1000 + b),
           (b) =>
             Effect.andThen(
-              store.append(StreamName.make("pay", `b${b}`), payments(b, 20), ExpectedVersion.noStream),
+              Effect.flatMap(payments(b, 20), (events) =>
+                store.append(StreamName.make("pay", `b${b}`), events, ExpectedVersion.noStream)
+              ),
               Effect.sleep("5 millis")
             ),
           { discard: true }

@@ -5,14 +5,13 @@
  * uncommitted events are one invariant: reading them apart would hide it.
  */
 import { Context, DateTime, Deferred, Effect, Exit, Option, Result, Stream } from "effect"
-import { type CheckedEvent, check as checkAppend } from "../AppendCheck.ts"
+import { type CheckedAppend, type CheckedEvent, checkMany } from "../AppendCheck.ts"
 import type { Envelope } from "../Envelope.ts"
 import {
   type AppendError,
   type AppendResult,
   DuplicateEventId,
   type EventStore,
-  InvalidAppend,
   type ReadAllOptions,
   type ReadStreamOptions,
   type StreamAppend,
@@ -135,11 +134,8 @@ export const make = (
   }
 
   /** The open unit, other than `unit`, whose outcome an append must wait for: it holds a stream or an id. */
-  const blockerOf = (
-    appends: ReadonlyArray<readonly [StreamAppend, ReadonlyArray<CheckedEvent>]>,
-    unit: Unit | undefined
-  ): Unit | undefined => {
-    for (const [append, checked] of appends) {
+  const blockerOf = (appends: ReadonlyArray<CheckedAppend>, unit: Unit | undefined): Unit | undefined => {
+    for (const { append, events: checked } of appends) {
       const holder = holders.get(append.stream)
       if (holder !== undefined && holder !== unit) return holder
       for (const { event } of checked) {
@@ -166,26 +162,11 @@ export const make = (
       checked: ReadonlyArray<CheckedEvent>
       repeat: AppendResult | undefined
     }> = []
-    const touched = new Set<string>()
-    const newIds = new Set<string>()
-    const checkedAppends: Array<readonly [StreamAppend, ReadonlyArray<CheckedEvent>]> = []
-    for (const append of appends) {
-      if (touched.has(append.stream)) {
-        return Result.fail(
-          new InvalidAppend({
-            stream: append.stream,
-            reason: "the stream appears twice in one appendMany; merge its events"
-          })
-        )
-      }
-      touched.add(append.stream)
-      const checked = checkAppend(append, maxEventBytes)
-      if (Result.isFailure(checked)) return Result.fail(checked.failure)
-      checkedAppends.push([append, checked.success])
-    }
-    const blocker = blockerOf(checkedAppends, unit)
+    const checkedAppends = checkMany(appends, maxEventBytes)
+    if (Result.isFailure(checkedAppends)) return Result.fail(checkedAppends.failure)
+    const blocker = blockerOf(checkedAppends.success, unit)
     if (blocker !== undefined) return blocker
-    for (const [append, checked] of checkedAppends) {
+    for (const { append, events: checked } of checkedAppends.success) {
       const repeat = repeatOf(append, checked)
       if (Result.isFailure(repeat)) return Result.fail(repeat.failure)
       if (repeat.success === undefined) {
@@ -197,13 +178,6 @@ export const make = (
               actualVersion: versionOf(append.stream)
             })
           )
-        }
-        // One id in two parts of the same appendMany would be recorded twice.
-        for (const { event } of checked) {
-          if (newIds.has(event.eventId)) {
-            return Result.fail(new DuplicateEventId({ stream: append.stream, eventId: event.eventId }))
-          }
-          newIds.add(event.eventId)
         }
       }
       plans.push({ append, checked, repeat: repeat.success })

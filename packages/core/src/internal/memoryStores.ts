@@ -90,11 +90,9 @@ export const lease = (): Lease["Service"] => {
           held.set(name, semaphore)
         }
         const taken = semaphore
-        // In one process a lease is never lost: it is held until the projector's scope closes.
-        return Effect.as(
-          Effect.acquireRelease(taken.take(1), () => taken.release(1)),
-          Effect.never
-        )
+        // In one process a lease is never lost: it is held until the projector's scope closes. The wait for
+        // it stays interruptible (unlike an `acquireRelease` acquisition), so a waiting projector can stop.
+        return Effect.as(taken.takeScoped(1), Effect.never)
       })
   }
 }
