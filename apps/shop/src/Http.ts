@@ -1,7 +1,7 @@
 /**
  * The HTTP handlers of the shop's API.
  */
-import { CommandHandler, EventStore, StreamName } from "@chronicle/core"
+import { type CommandHandler, EventStore, StreamName, TemporalQuery } from "@chronicle/core"
 import { Account, Order } from "@chronicle/example"
 import { Effect, Layer, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
@@ -162,7 +162,7 @@ const StreamsHandlers = HttpApiBuilder.group(
           const category = StreamName.category(stream)
           const aggregate = category === "order" || category === "account" ? aggregates[category] : undefined
           if (aggregate === undefined) return yield* new NotFound({ message: `No aggregate for category ${category}` })
-          const loaded = yield* CommandHandler.stateAsOf<unknown>(aggregate.handler(shop), stream, query).pipe(
+          const loaded = yield* TemporalQuery.state<unknown>(aggregate.handler(shop), stream, query).pipe(
             // A stored event that does not decode, or the store failing, is the server's fault.
             Effect.catch(
               (error): Effect.Effect<never, BadRequest | NotFound> =>

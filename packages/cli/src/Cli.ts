@@ -22,20 +22,24 @@
  * cli.pipe(Command.run({ version: "1.0.0" }), Effect.provide(Stores), Effect.provide(NodeServices.layer), NodeRuntime.runMain)
  * ```
  *
+ * Over 300 lines because every command is defined here, so the module reads
+ * like the CLI's help.
+ *
  * @since 0.1.0
  */
 import {
   CheckpointStore,
   CommandHandler,
-  type Decider,
   DeadLetterStore,
+  type Decider,
   Envelope,
   type EventCodec,
   EventStore,
   Position,
   Projection,
   Projector,
-  StreamName
+  StreamName,
+  TemporalQuery
 } from "@chronicle/core"
 import { Console, DateTime, Duration, Effect, Option, Result, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -211,7 +215,7 @@ export const make = <R>(options: Options<R>) => {
       yield* requireStream(name)
       const handler = yield* CommandHandler.make({ decider: aggregate.decider, codec: aggregate.codec })
       const asOf = { version: Option.getOrUndefined(version), at: Option.getOrUndefined(at) }
-      const loaded = yield* CommandHandler.stateAsOf(handler, name, asOf).pipe(
+      const loaded = yield* TemporalQuery.state(handler, name, asOf).pipe(
         Effect.catchTags({
           InvalidAsOf: (error) => Effect.fail(new CliInputError({ message: error.message })),
           StreamNotFound: () =>

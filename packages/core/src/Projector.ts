@@ -14,6 +14,10 @@
  * {@link ProjectionHalted} — never skipped silently. An event that no longer
  * decodes gets the same treatment without retries.
  *
+ * Over 300 lines because its runtimes (run, catchUp, rebuild, replayParked,
+ * layer) share one batch handler (`internal/batchHandler`) and are
+ * documented here, where users look for them.
+ *
  * @since 0.1.0
  */
 import { DateTime, Duration, Effect, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"

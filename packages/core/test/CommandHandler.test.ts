@@ -9,6 +9,7 @@ import {
   Projection,
   SnapshotStore,
   StreamName,
+  TemporalQuery,
   UnitOfWork
 } from "@chronicle/core"
 import { assert, describe, it } from "@effect/vitest"
@@ -284,16 +285,16 @@ describe("CommandHandler", () => {
       assert.strictEqual(missing._tag, "StreamNotFound")
 
       // stateAsOf: the same queries as a CLI or an HTTP client writes them.
-      const stateAsOf = (input: CommandHandler.AsOfInput) => CommandHandler.stateAsOf(handler, stream, input)
+      const stateAsOf = (input: TemporalQuery.Input) => TemporalQuery.state(handler, stream, input)
       assert.deepStrictEqual(yield* stateAsOf({}), { state: 111, version: 2 })
       assert.deepStrictEqual(yield* stateAsOf({ version: 1 }), { state: 11, version: 1 })
       assert.deepStrictEqual(yield* stateAsOf({ at: between }), { state: 11, version: 1 })
       assert.deepStrictEqual(yield* stateAsOf({ at: DateTime.formatIso(between) }), { state: 11, version: 1 })
       for (const input of [{}, { version: 0 }, { at: DateTime.formatIso(between) }]) {
-        const none = yield* Effect.flip(CommandHandler.stateAsOf(handler, StreamName.make("counter", "none"), input))
+        const none = yield* Effect.flip(TemporalQuery.state(handler, StreamName.make("counter", "none"), input))
         assert.strictEqual(none._tag, "StreamNotFound", JSON.stringify(input))
       }
-      const invalid: ReadonlyArray<readonly [CommandHandler.AsOfInput, string]> = [
+      const invalid: ReadonlyArray<readonly [TemporalQuery.Input, string]> = [
         [{ version: -1 }, "-1 is not a non-negative integer"],
         [{ version: 1.5 }, "1.5 is not a non-negative integer"],
         [{ version: Number.NaN }, "NaN is not a non-negative integer"],

@@ -24,6 +24,9 @@
  * its append starts (`append_first`), so an idempotent repeat is exactly one
  * earlier append.
  *
+ * Over 300 lines because migrations are history: each stays exactly as
+ * databases applied it.
+ *
  * @since 0.1.0
  */
 import { Effect } from "effect"
