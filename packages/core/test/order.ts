@@ -79,45 +79,52 @@ export class OrderRejected extends Schema.TaggedError<OrderRejected>()("OrderRej
 const reject = (command: OrderCommand, state: OrderState, reason: string) =>
   Result.fail(new OrderRejected({ command: command._tag, status: state.status, reason }))
 
+/** The status each command needs, and why it is refused in any other. */
+const requires = {
+  PlaceOrder: ["None", "the order has already been placed"],
+  ConfirmPayment: ["Pending", "only a pending order can be paid"],
+  CancelOrder: ["Pending", "only a pending order can be cancelled"]
+} as const
+
+/** The event an allowed command records. */
+const recorded = (command: OrderCommand, state: OrderState): OrderEvent =>
+  command._tag === "PlaceOrder"
+    ? OrderPlaced.make({
+        orderId: command.orderId,
+        customerId: command.customerId,
+        items: command.items,
+        currency: command.currency
+      })
+    : command._tag === "ConfirmPayment"
+      ? PaymentConfirmed.make({
+          orderId: state.orderId,
+          paymentReference: command.paymentReference,
+          amount: command.amount
+        })
+      : OrderCancelled.make({ orderId: state.orderId, reason: command.reason })
+
+const totalOf = (items: ReadonlyArray<{ readonly quantity: number; readonly unitPrice: number }>) =>
+  items.reduce((sum, item) => sum + item.quantity * item.unitPrice, 0)
+
 export const decider = Decider.make<OrderCommand, OrderEvent, OrderState, OrderRejected>({
   initialState: { status: "None", orderId: "", customerId: "", total: 0, currency: "" },
   decide: (command, state) => {
-    switch (command._tag) {
-      case "PlaceOrder": {
-        if (state.status !== "None") return reject(command, state, "the order has already been placed")
-        const { orderId, customerId, items, currency } = command
-        return Result.succeed([OrderPlaced.make({ orderId, customerId, items, currency })])
-      }
-      case "ConfirmPayment":
-        if (state.status !== "Pending") return reject(command, state, "only a pending order can be paid")
-        if (command.amount !== state.total) return reject(command, state, "the payment does not match the total")
-        return Result.succeed([
-          PaymentConfirmed.make({
-            orderId: state.orderId,
-            paymentReference: command.paymentReference,
-            amount: command.amount
-          })
-        ])
-      case "CancelOrder":
-        if (state.status !== "Pending") return reject(command, state, "only a pending order can be cancelled")
-        return Result.succeed([OrderCancelled.make({ orderId: state.orderId, reason: command.reason })])
+    const [status, reason] = requires[command._tag]
+    if (state.status !== status) return reject(command, state, reason)
+    if (command._tag === "ConfirmPayment" && command.amount !== state.total) {
+      return reject(command, state, "the payment does not match the total")
     }
+    return Result.succeed([recorded(command, state)])
   },
-  evolve: (state, event) => {
-    switch (event._tag) {
-      case "OrderPlaced":
-        return {
+  evolve: (state, event) =>
+    event._tag === "OrderPlaced"
+      ? {
           status: "Pending",
           orderId: event.orderId,
           customerId: event.customerId,
-          total: event.items.reduce((sum, item) => sum + item.quantity * item.unitPrice, 0),
+          total: totalOf(event.items),
           currency: event.currency
         }
-      case "PaymentConfirmed":
-        return { ...state, status: "Paid" }
-      case "OrderCancelled":
-        return { ...state, status: "Cancelled" }
-    }
-  },
+      : { ...state, status: event._tag === "PaymentConfirmed" ? "Paid" : "Cancelled" },
   isTerminal: (state) => state.status === "Paid" || state.status === "Cancelled"
 })
