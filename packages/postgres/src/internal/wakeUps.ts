@@ -55,7 +55,6 @@ export const make = (
     const notifyRequests = yield* Queue.sliding<void>(1)
     yield* Queue.take(notifyRequests).pipe(
       Effect.andThen(Effect.ignore(pg.notify(channel, ""))),
-      Effect.andThen(Effect.sleep(Number(process.env.SCRATCH_NOTIFY_MS ?? 0))),
       Effect.forever,
       Effect.forkScoped
     )
