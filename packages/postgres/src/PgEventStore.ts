@@ -3,11 +3,19 @@
  * `effect/sql` `SqlClient` (from `@effect/sql-pg`), so an app can share one
  * pool — and one transaction — between the store and its own tables.
  *
- * - An append is one statement (a SQL function): it locks the stream,
- *   checks idempotency and the expected version, inserts every event with one
- *   `unnest` insert and bumps the stream row. After the commit the store sends
- *   a `NOTIFY` (coalesced, outside the append's transaction).
- * - `appendMany` locks all its streams, in name order, before its first write.
+ * - An append is one statement: under the stream's lock it inserts the first
+ *   event at the version after the stream's with `ON CONFLICT DO NOTHING`,
+ *   then the others and the stream row. When that writes nothing (a repeat, a
+ *   duplicate id, a stale or wrong expected version, or a transaction that
+ *   wrote before), the `append` SQL function decides, under the stream's
+ *   lock: idempotency, log order, expected version. The common append costs
+ *   about what a hand-written insert does; the others, one more round trip.
+ * - `appendMany` goes through the function, which locks all its streams, in
+ *   name order, before its first write.
+ * - After the commit the store wakes this process's subscriptions at once and
+ *   sends a `NOTIFY` for the others, outside the append's transaction and at
+ *   most one per `notifyInterval` (default 10 ms): other processes hear of an
+ *   append up to that much later (or at their next poll).
  * - Appends also work inside the caller's `sql.withTransaction`. Make them the
  *   transaction's first writes (or use `appendMany` for several streams): an
  *   append after the transaction's own writes fails with `LogOrderConflict`
@@ -25,7 +33,8 @@ import { AppendCheck, EventStore, Position, ReadCheck, StreamName } from "@chron
 import { PgClient } from "@effect/sql-pg"
 import { Array as Arr, Deferred, Duration, Effect, Layer, Option, Result, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
-import { type EventRow, columns, expectedKind, formatExpected, toEnvelope } from "./internal/eventRows.ts"
+import * as Append from "./internal/append.ts"
+import { type EventRow, columns, toEnvelope } from "./internal/eventRows.ts"
 import * as internalOptions from "./internal/options.ts"
 import { isServerUnavailable, mapSqlError } from "./internal/sqlError.ts"
 import * as WakeUps from "./internal/wakeUps.ts"
@@ -42,6 +51,11 @@ export interface Options extends internalOptions.Options {
   readonly batchSize?: number | undefined
   /** How often a caught-up subscription polls when no `NOTIFY` arrives (default 1 s). */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * At most one `NOTIFY` per interval (default 10 ms): other processes' subscribers learn of
+   * an append up to this much later; this process's, at once.
+   */
+  readonly notifyInterval?: Duration.Input | undefined
   /** Run the migrations when the layer is built (default true). */
   readonly migrate?: boolean | undefined
 }
@@ -60,64 +74,16 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   const maxEventBytes = options?.maxEventBytes ?? EventStore.defaultMaxEventBytes
   const defaultBatch = ReadCheck.batchSize(options?.batchSize, 1000)
   const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
+  const notifyInterval = Duration.fromInputUnsafe(options?.notifyInterval ?? "10 millis")
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
 
-  /** One stream's checked append; `lockStreams`: the streams whose locks to take first (a multi-stream append's). */
-  const appendOne = ({ append, events }: AppendCheck.CheckedAppend, lockStreams: ReadonlyArray<string> = []) =>
-    Effect.gen(function* () {
-      const [kind, expected] = expectedKind(append.expectedVersion)
-      const rows = yield* sql<{
-        status: string
-        stream_version: number
-        commits: ReadonlyArray<string> | null
-        sequences: ReadonlyArray<string> | null
-      }>`
-        SELECT * FROM ${sql(schema)}.append(
-          ${append.stream}, ${StreamName.category(append.stream)}, ${kind}, ${expected},
-          ${events.map((e) => e.event.eventId)}::uuid[], ${events.map((e) => e.event.type)}::text[],
-          ${events.map((e) => e.event.schemaVersion)}::int4[], ${events.map((e) => e.dataJson)}::text[],
-          ${events.map((e) => e.metadataJson)}::text[], ${lockStreams}::text[]
-        )`.pipe(
-        Effect.catchReason("SqlError", "UniqueViolation", () =>
-          Effect.fail(
-            new EventStore.DuplicateEventId({
-              stream: append.stream,
-              eventId: events.map((e) => e.event.eventId).join(", ")
-            })
-          )
-        )
-      )
-      const row = rows[0]!
-      switch (row.status) {
-        case "wrong_version":
-          return yield* new EventStore.WrongExpectedVersion({
-            stream: append.stream,
-            expected: formatExpected(append.expectedVersion),
-            actualVersion: row.stream_version
-          })
-        case "duplicate":
-          return yield* new EventStore.DuplicateEventId({ stream: append.stream, eventId: events[0]!.event.eventId })
-        case "log_order_conflict":
-          return yield* new EventStore.LogOrderConflict({ stream: append.stream })
-        default: {
-          const commits = row.commits ?? []
-          const sequences = row.sequences ?? []
-          return {
-            stream: append.stream,
-            streamVersion: row.stream_version,
-            positions: commits.map((commit, i) => Position.make(BigInt(commit), BigInt(sequences[i]!)))
-          } satisfies EventStore.AppendResult
-        }
-      }
-    })
-
-  const wakeUps = yield* WakeUps.make(sql, pg, schema)
+  const wakeUps = yield* WakeUps.make(sql, pg, schema, notifyInterval)
 
   const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) => {
     const part = { stream, events, expectedVersion }
     const checked = AppendCheck.check(part, maxEventBytes)
     if (Result.isFailure(checked)) return Effect.fail(checked.failure)
-    return appendOne({ append: part, events: checked.success }).pipe(
+    return Append.one(sql, schema, { append: part, events: checked.success }).pipe(
       Effect.tap(() => wakeUps.announce),
       mapSqlError("EventStore.append")
     )
@@ -136,7 +102,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     return sql
       .withTransaction(
         Effect.map(
-          Effect.forEach(order, ([part], i) => appendOne(part, i === 0 ? streams : [])),
+          Effect.forEach(order, ([part], i) => Append.checked(sql, schema, part, i === 0 ? streams : [])),
           (results) => {
             const inInputOrder: Array<EventStore.AppendResult> = new Array(appends.length)
             order.forEach(([, index], i) => {

@@ -1,9 +1,7 @@
 /**
- * Events as the PostgreSQL event store reads them, and expected versions as
- * its `append` function takes them.
+ * Events as the PostgreSQL event store reads them.
  */
-import type { Envelope, ExpectedVersion } from "@chronicle/core"
-import { Position, type StreamName } from "@chronicle/core"
+import { type Envelope, Position, type StreamName } from "@chronicle/core"
 import { DateTime } from "effect"
 
 /** A row of `<schema>.events` as the store selects it. */
@@ -36,21 +34,3 @@ export const toEnvelope = (row: EventRow): Envelope.Envelope => ({
   metadata: row.metadata as Envelope.Metadata,
   recordedAt: DateTime.fromDateUnsafe(row.recorded_at)
 })
-
-/** An expected version as the `append` function's kind and version arguments. */
-export const expectedKind = (expected: ExpectedVersion.ExpectedVersion) => {
-  switch (expected._tag) {
-    case "Exact":
-      return ["exact", expected.version] as const
-    case "NoStream":
-      return ["no_stream", -1] as const
-    case "StreamExists":
-      return ["stream_exists", -1] as const
-    case "Any":
-      return ["any", -1] as const
-  }
-}
-
-/** An expected version as `WrongExpectedVersion` reports it. */
-export const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
-  expected._tag === "Exact" ? String(expected.version) : expected._tag
