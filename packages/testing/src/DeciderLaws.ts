@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import type { Decider, EventCodec } from "@chronicle/core"
+import { Decider, type EventCodec } from "@chronicle/core"
 import { describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Result, Schema } from "effect"
 import { equals } from "./internal/format.ts"
@@ -119,12 +119,6 @@ const reach = <Command, Event, State, Error>(
   return { state, events }
 }
 
-const fold = <Event, State>(evolve: (s: State, e: Event) => State, state: State, events: ReadonlyArray<Event>) => {
-  let current = state
-  for (const event of events) current = evolve(current, event)
-  return current
-}
-
 /**
  * Checks every law and returns one verdict per law.
  *
@@ -151,7 +145,7 @@ export const check = <Command, Event extends { readonly _tag: string }, State, E
       "evolve is total",
       Arbitrary.all({ events: Arbitrary.array(events, { maxLength }), history: histories }),
       ({ events: sequence, history }) => {
-        fold(decider.evolve, decider.initialState, sequence)
+        Decider.fold(decider, sequence)
         let state = decider.initialState
         for (const command of history) {
           const decided = attempt(() => decider.decide(command, state))
@@ -169,8 +163,8 @@ export const check = <Command, Event extends { readonly _tag: string }, State, E
       const reached = reach(decider, history)
       const decided = decider.decide(command, reached.state)
       if (Result.isFailure(decided)) return true
-      const decidedState = fold(decider.evolve, reached.state, decided.success)
-      const replayed = fold(decider.evolve, decider.initialState, [...reached.events, ...decided.success])
+      const decidedState = Decider.fold(decider, decided.success, reached.state)
+      const replayed = Decider.fold(decider, [...reached.events, ...decided.success])
       return equals(decidedState, replayed)
     }),
     law("events survive encode → decode", events, (event) => {
@@ -192,7 +186,7 @@ export const check = <Command, Event extends { readonly _tag: string }, State, E
         const reached = reach(decider, history)
         const decided = decider.decide(command, reached.state)
         if (Result.isFailure(decided)) return true
-        const again = decider.decide(command, fold(decider.evolve, reached.state, decided.success))
+        const again = decider.decide(command, Decider.fold(decider, decided.success, reached.state))
         return Result.isFailure(again) || again.success.length === 0
       })
     )

@@ -29,7 +29,7 @@
  * append with 16 concurrent writers; this statement takes about the same as
  * the hand-written one.
  */
-import { type AppendCheck, EventStore, type ExpectedVersion, Position, StreamName } from "@chronicle/core"
+import { type AppendCheck, EventStore, ExpectedVersion, Position, StreamName } from "@chronicle/core"
 import { Effect } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import * as PgSchema from "../PgSchema.ts"
@@ -65,10 +65,6 @@ const expectedKind = (expected: ExpectedVersion.ExpectedVersion) => {
 
 /** What an append refuses with, once checked. */
 type Refusal = EventStore.WrongExpectedVersion | EventStore.DuplicateEventId | EventStore.LogOrderConflict
-
-/** An expected version as `WrongExpectedVersion` reports it. */
-const formatExpected = (expected: ExpectedVersion.ExpectedVersion) =>
-  expected._tag === "Exact" ? String(expected.version) : expected._tag
 
 /**
  * The text of the optimistic insert into `schema` (quoted) for an expected
@@ -186,7 +182,7 @@ export const checked = (
           return Effect.fail(
             new EventStore.WrongExpectedVersion({
               stream: append.stream,
-              expected: formatExpected(append.expectedVersion),
+              expected: ExpectedVersion.format(append.expectedVersion),
               actualVersion: row!.stream_version
             })
           )
