@@ -206,6 +206,22 @@ export interface ReadAllOptions {
 }
 
 /**
+ * How to follow the global log: what to read, and a signal for each time the
+ * subscriber has been given everything up to the log's current head.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions extends ReadAllOptions {
+  /**
+   * Runs whenever the subscription has delivered every event up to the head
+   * (and the consumer has taken them), just before it waits for new appends:
+   * once on reaching the head and again after each batch of live events.
+   */
+  readonly onCaughtUp?: Effect.Effect<void> | undefined
+}
+
+/**
  * The event store service.
  *
  * @since 0.1.0
@@ -236,8 +252,9 @@ export class EventStore extends Context.Service<
     /**
      * Reads the global log from a position, then follows new appends live.
      * Never ends until interrupted; every event is delivered once, in order.
+     * `onCaughtUp` signals each time it has delivered everything there is.
      */
-    readonly subscribe: (options?: ReadAllOptions) => Stream.Stream<Envelope, StoreError>
+    readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<Envelope, StoreError>
     /** The position of the last event readers can see (`Position.start` when empty). */
     readonly head: Effect.Effect<Position, StoreError>
   }

@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { DateTime, Duration, Effect, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"
-import type * as CheckpointStore from "./CheckpointStore.ts"
+import * as CheckpointStore from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
 import type { Envelope } from "./Envelope.ts"
 import { EventStore, type LogOrderConflict } from "./EventStore.ts"
@@ -67,6 +67,29 @@ const halted = (projection: string, envelope: Envelope, error: string) =>
     type: envelope.type,
     error
   })
+
+/**
+ * A projection had not reached a position within the time allowed. The event
+ * is stored; the read model catches up later (or the projection is halted or
+ * not running: see its status).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProjectionTimeout extends Schema.TaggedError<ProjectionTimeout>()("ProjectionTimeout", {
+  projection: Schema.String,
+  position: Schema.String,
+  checkpoint: Schema.String,
+  timeout: Schema.String
+}) {
+  override get message() {
+    return (
+      `Projection ${this.projection} had not reached position ${this.position} within ${this.timeout} ` +
+      `(its checkpoint is ${this.checkpoint}). The write is stored; read again later, ` +
+      `or check that the projector runs (projections status).`
+    )
+  }
+}
 
 /**
  * The errors a projector run can fail with.
@@ -149,19 +172,23 @@ export const run = <E extends { readonly _tag: string }, R>(
     const lost = yield* (yield* Lease).acquire(name)
     const { handleBatch, start } = yield* batchHandler.make(projection, halted)
     const m = metrics(name)
-    const follow = store.subscribe(subscribeOptions(projection, start)).pipe(
-      Stream.runForEachArray((envelopes) =>
-        Effect.flatMap(handleBatch(envelopes), (last) =>
-          Effect.flatMap(
-            Effect.all([
-              store.head,
-              DateTime.now,
-              // Is anything this projection handles still waiting? (The log's head alone would
-              // count events the projection filters out.)
-              Stream.runHead(store.readAll({ ...subscribeOptions(projection, last.position), batchSize: 1 }))
-            ]),
-            ([head, now, pending]) => {
-              const lag = Option.isNone(pending) ? 0 : Math.max(1, Number(head.sequence - last.position.sequence))
+    // Lag is an estimate while behind (positions count events the projection filters out) and
+    // exactly 0 whenever the subscription has handed over everything there is.
+    const caughtUp = Effect.flatMap(store.head, (head) =>
+      Effect.all(
+        [Metric.update(m.head, Number(head.sequence)), Metric.update(m.lagEvents, 0), Metric.update(m.lagSeconds, 0)],
+        {
+          discard: true
+        }
+      )
+    )
+    const follow = store
+      .subscribe({ ...subscribeOptions(projection, start), onCaughtUp: Effect.ignore(caughtUp) })
+      .pipe(
+        Stream.runForEachArray((envelopes) =>
+          Effect.flatMap(handleBatch(envelopes), (last) =>
+            Effect.flatMap(Effect.all([store.head, DateTime.now]), ([head, now]) => {
+              const lag = Math.max(0, Number(head.sequence - last.position.sequence))
               return Effect.all(
                 [
                   Metric.update(m.head, Number(head.sequence)),
@@ -173,13 +200,12 @@ export const run = <E extends { readonly _tag: string }, R>(
                 ],
                 { discard: true }
               )
-            }
+            })
           )
-        )
-      ),
-      Effect.andThen(Effect.never),
-      Effect.withSpan("Projector.run", { attributes: { projection: name } })
-    )
+        ),
+        Effect.andThen(Effect.never),
+        Effect.withSpan("Projector.run", { attributes: { projection: name } })
+      )
     // Stop as soon as the lease is lost; the checkpoint fence covers the moment in between.
     return yield* Effect.raceFirst(follow, lost)
   }).pipe(Effect.scoped)
@@ -342,3 +368,58 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
     )
     return yield* tx.run(Effect.andThen(catchUp(next), (reached) => Effect.as(takeOver, reached)))
   })
+
+/**
+ * Waits until a projection has handled everything up to `position` (say, the
+ * position a command's answer carried), so a caller can read its own write
+ * from an asynchronous read model. Events the projection filters out need no
+ * handling: it is enough that none it handles is pending up to `position`.
+ * Works across processes (it reads the checkpoint); fails with
+ * {@link ProjectionTimeout} after `timeout` (default 5 seconds).
+ *
+ * @example
+ * ```ts
+ * const outcome = yield* accounts.handle(stream, Account.Deposit.make({ amount: 100 }))
+ * yield* Projector.awaitPosition(balances, outcome.positions.at(-1)!, { timeout: "2 seconds" })
+ * // the balances read model now includes the deposit
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const awaitPosition = Effect.fn("Projector.awaitPosition")(function* (
+  projection: Projection.Projection<any, any>,
+  position: Position.Position,
+  options?: { readonly timeout?: Duration.Input | undefined }
+) {
+  const name = Projection.checkpointName(projection)
+  const store = yield* EventStore
+  const checkpoints = yield* CheckpointStore.CheckpointStore
+  const timeout = Duration.fromInputUnsafe(options?.timeout ?? "5 seconds")
+  let checkpoint = Position.start
+  const reached = Effect.gen(function* () {
+    checkpoint = Option.getOrElse(yield* checkpoints.load(name), () => Position.start)
+    if (!Position.isAfter(position, checkpoint)) return true
+    // Not yet visible to readers (an older transaction holds the log back): wait.
+    if (Position.isAfter(position, yield* store.head)) return false
+    const pending = yield* Stream.runHead(store.readAll({ ...subscribeOptions(projection, checkpoint), batchSize: 1 }))
+    return Option.isNone(pending) || Position.isAfter(pending.value.position, position)
+  })
+  yield* Effect.repeat(reached, {
+    until: (done) => done,
+    schedule: Schedule.min([Schedule.exponential("2 millis"), Schedule.spaced("50 millis")])
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          new ProjectionTimeout({
+            projection: name,
+            position: Position.format(position),
+            checkpoint: Position.format(checkpoint),
+            timeout: Duration.format(timeout)
+          })
+        )
+    })
+  )
+})

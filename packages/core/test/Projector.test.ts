@@ -296,6 +296,45 @@ describe("Projector", () => {
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 
+  it.live("awaitPosition returns once the projection has handled a position: a caller reads its own write", () =>
+    Effect.gen(function* () {
+      yield* placeAndPay(4)
+      const head = yield* (yield* EventStore.EventStore).head
+      const model = yield* emptyModel()
+      const projection = { ...revenueProjection(model), name: "awaited" }
+      const waiting = yield* Effect.forkChild(Projector.awaitPosition(projection, head, { timeout: "10 seconds" }))
+      yield* Effect.sleep("30 millis")
+      assert.isUndefined(waiting.pollUnsafe(), "nothing handled the events yet")
+      const projector = yield* Effect.forkChild(Projector.run(projection))
+      yield* Fiber.join(waiting)
+      // Every payment up to the awaited position is in the read model.
+      assert.deepStrictEqual(
+        (yield* Ref.get(model)).map((a) => a.orderId),
+        ["o0", "o2"]
+      )
+      yield* Fiber.interrupt(projector)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("awaitPosition needs no handling of events the projection filters out", () =>
+    Effect.gen(function* () {
+      yield* placeAndPay(3)
+      const model = yield* emptyModel()
+      const projection = { ...revenueProjection(model), name: "filtered-await" }
+      yield* Projector.catchUp(projection)
+      yield* placeAndPay(4, 3) // o3 placed, not paid: nothing for this projection
+      const head = yield* (yield* EventStore.EventStore).head
+      yield* Projector.awaitPosition(projection, head, { timeout: "5 seconds" })
+      yield* placeAndPay(5, 4) // o4 placed and paid: the projection must handle it
+      const paid = yield* (yield* EventStore.EventStore).head
+      const error = yield* Effect.flip(Projector.awaitPosition(projection, paid, { timeout: "50 millis" }))
+      assert.strictEqual(error._tag, "ProjectionTimeout")
+      assert.include(error.message, Position.format(paid))
+      yield* Projector.catchUp(projection)
+      yield* Projector.awaitPosition(projection, paid, { timeout: "5 seconds" })
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
   it.live("reports rebuild progress", () =>
     Effect.gen(function* () {
       yield* placeAndPay(30)

@@ -194,7 +194,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
       })
     )
 
-  const subscribe = (readOptions?: EventStore.ReadAllOptions) => {
+  const subscribe = (readOptions?: EventStore.SubscribeOptions) => {
     const batch = ReadCheck.batchSize(readOptions?.batchSize, defaultBatch)
     return Stream.paginate(readOptions?.after, (from) =>
       Effect.gen(function* () {
@@ -208,6 +208,7 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
         )
         if (envelopes.length === 0) {
           // Caught up: wait for a NOTIFY, or poll (a long transaction may have held the log back).
+          if (readOptions?.onCaughtUp !== undefined) yield* readOptions.onCaughtUp
           yield* Effect.timeoutOption(Deferred.await(wakeUp), pollInterval)
           return [envelopes, Option.some(after)] as const
         }

@@ -13,6 +13,7 @@ import {
   DuplicateEventId,
   type EventStore,
   type ReadAllOptions,
+  type SubscribeOptions,
   type ReadStreamOptions,
   type StreamAppend,
   WrongExpectedVersion
@@ -364,15 +365,17 @@ export const make = (
       })
     })
 
-  const subscribe = (options?: ReadAllOptions) =>
+  const subscribe = (options?: SubscribeOptions) =>
     Stream.suspend(() => {
       const filter = filterOf(options)
       const batch = ReadCheck.batchSize(options?.batchSize, defaultBatchSize)
+      const caughtUpSignal = options?.onCaughtUp ?? Effect.void
       return Stream.paginate(localAfter(options?.after), (after) =>
         Effect.suspend(() => {
           const woken = committed
           const { caughtUp, events, next } = page(after, filter, batch, visibleEnd())
-          const wait = caughtUp && events.length === 0 ? Deferred.await(woken) : Effect.void
+          const wait =
+            caughtUp && events.length === 0 ? Effect.andThen(caughtUpSignal, Deferred.await(woken)) : Effect.void
           return Effect.as(wait, [events, Option.some(next)] as const)
         })
       )

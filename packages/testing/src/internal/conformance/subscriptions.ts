@@ -2,7 +2,7 @@
 // up to live.
 import { type Envelope, type EventStore, StreamName } from "@chronicle/core"
 import { assert, describe } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Queue, Stream } from "effect"
 import {
   assertOrdered,
   assertStreamsContiguous,
@@ -93,6 +93,41 @@ export const subscriptions = (it: It<EventStore.EventStore>): void => {
             (yield* log()).map(comparable),
             "the subscription delivered the log"
           )
+        }),
+      testTimeout
+    )
+
+    it.effect(
+      "a subscription signals each time it has delivered everything there is, and only then",
+      () =>
+        Effect.gen(function* () {
+          const { append, category, store, stream, visible } = yield* eventStoreFixture
+          const first = yield* append(
+            stream("caught-up"),
+            range(5).map((i) => newEvent({ i }))
+          )
+          yield* visible(first.positions[4]!)
+          let delivered = 0
+          const signals = yield* Queue.unbounded<number>()
+          const subscriber = yield* store
+            .subscribe({
+              categories: [category],
+              batchSize: 2,
+              onCaughtUp: Effect.suspend(() => Queue.offer(signals, delivered))
+            })
+            .pipe(
+              Stream.runForEach(() => Effect.sync(() => delivered++)),
+              Effect.forkChild
+            )
+          const nextSignal = within(Queue.take(signals), deliveryTimeout, () => "no caught-up signal")
+          assert.strictEqual(yield* nextSignal, 5, "the first signal comes once the backlog is delivered")
+          yield* append(StreamName.make(randomCategory(), "noise"), [newEvent({ noise: true })])
+          const more = yield* append(stream("caught-up"), [newEvent({ i: 5 }), newEvent({ i: 6 })])
+          yield* visible(more.positions[1]!)
+          let seen = yield* nextSignal
+          while (seen === 5) seen = yield* nextSignal
+          assert.strictEqual(seen, 7, "signalled again after the live events, never between them")
+          yield* Fiber.interrupt(subscriber)
         }),
       testTimeout
     )
