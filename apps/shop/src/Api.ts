@@ -2,65 +2,281 @@
  * The shop's HTTP API: commands on orders and accounts, queries served from
  * read models, a stream's raw history and its state as of a version or time.
  * Its OpenAPI document is at `/openapi.json` and a docs page at `/docs`.
+ *
+ * Every error is an RFC 9457 problem (`application/problem+json`): `type`,
+ * `title`, `status`, a `detail` that says what happened and what to do, and
+ * typed extension members (`stream`, `expectedVersion`, `actualVersion`…).
+ * Commands answer the stream's version as an `ETag`, and take `If-Match`.
+ *
+ * Over 300 lines because most of it is the documentation the OpenAPI
+ * document shows: summaries, descriptions, limits and working examples.
  */
-import { Envelope } from "@chronicle/core"
-import { Account, Order } from "@chronicle/example"
+import { Envelope, ExpectedVersion, Position, StreamName } from "@chronicle/core"
 import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiError,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  OpenApi
+} from "effect/http-api"
+import packageJson from "../package.json" with { type: "json" }
+import * as ReadModels from "./ReadModels.ts"
+import * as RequestContext from "./RequestContext.ts"
 
-/** 409: the stream is not at the version the client expected. */
-export class Conflict extends Schema.TaggedError<Conflict>()(
-  "Conflict",
-  { stream: Schema.String, expected: Schema.String, actualVersion: Schema.Int, message: Schema.String },
-  { httpApiStatus: 409 }
-) {}
+// ---------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------
 
-/** 409: the command's transaction met a concurrent write to the stream; nothing was written, send it again. */
-export class WriteConflict extends Schema.TaggedError<WriteConflict>()(
-  "WriteConflict",
-  { stream: Schema.String, message: Schema.String },
-  { httpApiStatus: 409 }
-) {}
+const Stream = Schema.String.annotate({
+  description: "The stream the problem is about",
+  examples: ["order-order-1001"]
+})
+const Version = Schema.Int.annotate({ description: "A stream version (-1: the stream does not exist)" })
 
-/** 422: the domain refused the command; `reason` says why. */
-export class Rejected extends Schema.TaggedError<Rejected>()(
-  "Rejected",
-  { command: Schema.String, reason: Schema.String },
-  { httpApiStatus: 422 }
-) {}
-
-/** 422: the stream reached a terminal state (say, a paid order) and takes no more commands. */
-export class Terminated extends Schema.TaggedError<Terminated>()(
-  "Terminated",
-  { stream: Schema.String, version: Schema.Int, message: Schema.String },
-  { httpApiStatus: 422 }
-) {}
-
-/** 404: no such order, account or stream. */
-export class NotFound extends Schema.TaggedError<NotFound>()(
+/**
+ * 404: no such order, account, stream or route.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class NotFound extends HttpApiError.Problem<NotFound>()(
   "NotFound",
-  { message: Schema.String },
-  { httpApiStatus: 404 }
+  { type: "urn:chronicle:problem:not-found", status: 404, title: "Not found" },
+  { stream: Schema.optionalKey(Stream) }
 ) {}
 
-/** 400: a well-formed request the app still cannot take (a bad stream name, a bad time). */
-export class BadRequest extends Schema.TaggedError<BadRequest>()(
-  "BadRequest",
-  { message: Schema.String },
-  { httpApiStatus: 400 }
+/**
+ * 409: a create command for an order or account that already exists.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class AlreadyExists extends HttpApiError.Problem<AlreadyExists>()(
+  "AlreadyExists",
+  { type: "urn:chronicle:problem:already-exists", status: 409, title: "Already exists" },
+  { stream: Stream, actualVersion: Version }
 ) {}
 
-const Id = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.:-]{1,64}$/))
-const ExpectedVersion = Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(-1)))
+/**
+ * 409: the stream is not at the `expectedVersion` the body named.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class VersionConflict extends HttpApiError.Problem<VersionConflict>()(
+  "VersionConflict",
+  { type: "urn:chronicle:problem:version-conflict", status: 409, title: "Version conflict" },
+  { stream: Stream, expectedVersion: Version, actualVersion: Version }
+) {}
 
-/** What a command answers: the stream, its new version and state. */
+/**
+ * 409: the command's transaction met a concurrent write to the stream;
+ * nothing was written, send it again.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class WriteConflict extends HttpApiError.Problem<WriteConflict>()(
+  "WriteConflict",
+  { type: "urn:chronicle:problem:write-conflict", status: 409, title: "Concurrent write" },
+  { stream: Stream }
+) {}
+
+/**
+ * 412: the stream is not at the version the `If-Match` header named.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class PreconditionFailed extends HttpApiError.Problem<PreconditionFailed>()(
+  "PreconditionFailed",
+  { type: "urn:chronicle:problem:precondition-failed", status: 412, title: "Precondition failed" },
+  { stream: Stream, expectedVersion: Version, actualVersion: Version }
+) {}
+
+/**
+ * 422: the domain refused the command; `reason` says why.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class Rejected extends HttpApiError.Problem<Rejected>()(
+  "Rejected",
+  { type: "urn:chronicle:problem:rejected", status: 422, title: "Command rejected" },
+  { stream: Stream, command: Schema.String, reason: Schema.String }
+) {}
+
+/**
+ * 422: the stream reached a terminal state (say, a paid order) and takes no
+ * more commands.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class Terminated extends HttpApiError.Problem<Terminated>()(
+  "Terminated",
+  { type: "urn:chronicle:problem:terminated", status: 422, title: "Stream terminated" },
+  { stream: Stream, version: Version }
+) {}
+
+/**
+ * 400: a request that decodes but still cannot be taken (a time that is not
+ * ISO 8601, `If-Match` and `expectedVersion` that disagree). Requests that do
+ * not decode get the 400 problem with `errors` of `HttpApiMiddleware.ProblemDetails`.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()("InvalidRequest", {
+  type: "urn:chronicle:problem:invalid-request",
+  status: 400,
+  title: "Invalid request"
+}) {}
+
+/**
+ * 413: the body is over the server's limit (1 MiB); it was not read.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { type: "urn:chronicle:problem:payload-too-large", status: 413, title: "Payload too large" },
+  { maxBytes: Schema.optionalKey(Schema.Int.annotate({ description: "The most bytes a body may hold" })) }
+) {}
+
+/**
+ * 415: the body is not `application/json`.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { type: "urn:chronicle:problem:unsupported-media-type", status: 415, title: "Unsupported media type" },
+  { contentType: Schema.optionalKey(Schema.String) }
+) {}
+
+// ---------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------
+
+const id = (identifier: string, description: string, example: string) =>
+  Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.:-]{1,64}$/u)).annotate({
+    identifier,
+    description: `${description}: 1 to 64 of A-Z a-z 0-9 _ . : -`,
+    examples: [example]
+  })
+
+const text = (identifier: string, max: number, description: string, example: string) =>
+  Schema.String.check(Schema.isBetweenLength(1, max)).annotate({ identifier, description, examples: [example] })
+
+const OrderId = id("OrderId", "An order's id", "order-1001")
+const CustomerId = id("CustomerId", "A customer's id", "customer-42")
+const AccountId = id("AccountId", "An account's id", "acct-alice")
+const TransferId = id("TransferId", "A transfer's id, unique per transfer: a repeat takes effect once", "transfer-7")
+const ProductId = id("ProductId", "A product's id", "sku-espresso")
+
+const Currency = Schema.String.check(Schema.isPattern(/^[A-Z]{3}$/u)).annotate({
+  identifier: "Currency",
+  description: "An ISO 4217 currency code",
+  examples: ["EUR"]
+})
+
+/** The largest amount the API takes, in minor units: 10 000 000.00. */
+const maxAmount = 1_000_000_000
+
+const Amount = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: maxAmount })).annotate({
+  identifier: "Amount",
+  description: "An amount in minor units (cents), 1 to 1 000 000 000",
+  examples: [2500]
+})
+
+const ExpectedVersionField = Schema.optionalKey(
+  Schema.Int.check(Schema.isBetween({ minimum: -1, maximum: ExpectedVersion.maxExact })).annotate({
+    description:
+      "The stream version you last saw (the ETag of a command answer or state read); " +
+      "the command fails with 409 when the stream has moved on. Same as If-Match; when both are given they must agree."
+  })
+)
+
+const awaitable = ReadModels.projected.map((projection) => projection.name).join("|")
+
+/**
+ * The request headers of every command: request context and
+ * `X-Await-Projections`, to read your own write from the asynchronous read
+ * models.
+ */
+const createHeaders = {
+  ...RequestContext.headers,
+  "x-await-projections": Schema.optional(
+    Schema.String.check(Schema.isPattern(new RegExp(`^(${awaitable})(,(${awaitable}))*$`, "u"))).annotate({
+      description:
+        "Read models to wait for (comma-separated: " +
+        ReadModels.projected.map((projection) => projection.name).join(", ") +
+        "); the answer comes once they include the command's events, or after 5 seconds, and says which",
+      examples: ["account-balance"]
+    })
+  )
+}
+
+/** The request headers of a command on an existing stream: those of every command and `If-Match`. */
+const commandHeaders = {
+  ...createHeaders,
+  "if-match": Schema.optional(
+    Schema.String.check(Schema.isPattern(/^("(0|[1-9][0-9]{0,9})"|\*)$/u)).annotate({
+      description:
+        'The stream version you last saw, as the ETag the API answered (e.g. "1"); ' +
+        "the command fails with 412 when the stream has moved on. * matches any version."
+    })
+  )
+}
+
+/** The `ETag` response header: the stream's version. */
+const etag = {
+  etag: Schema.String.annotate({
+    description: 'The stream\'s version as an entity tag, e.g. "3"; send it back in If-Match',
+    examples: ['"0"']
+  })
+}
+
+/**
+ * What a command answers: the stream, its new version and state, the types
+ * of the events it appended and the global position of the last one (absent
+ * when the command changed nothing).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const CommandResult = Schema.Struct({
   stream: Schema.String,
   version: Schema.Int,
   events: Schema.Array(Schema.String),
+  position: Schema.optionalKey(Position.Position),
+  projections: Schema.optionalKey(
+    Schema.Record(Schema.String, Schema.Literals(["caught-up", "timed-out"])).annotate({
+      description:
+        "For each read model named in X-Await-Projections: caught-up (it includes this command's events) or " +
+        "timed-out (it did not within 5 seconds; the command's events are stored all the same)"
+    })
+  ),
   state: Schema.Unknown
+}).annotate({
+  identifier: "CommandResult",
+  description:
+    "The stream after the command: its version (also in the ETag header), the types of the events it appended, " +
+    "the global position of the last one (absent when the command changed nothing) and the new state"
 })
 
+/**
+ * An order as the order-summary read model has it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const OrderSummary = Schema.Struct({
   orderId: Schema.String,
   customerId: Schema.String,
@@ -68,106 +284,394 @@ export const OrderSummary = Schema.Struct({
   total: Schema.Int,
   currency: Schema.String,
   version: Schema.Int
-})
+}).annotate({ identifier: "OrderSummary" })
 
+/**
+ * Revenue of paid orders for one day and currency.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const RevenueDay = Schema.Struct({
   day: Schema.String,
   currency: Schema.String,
   revenue: Schema.Int,
   orders: Schema.Int
+}).annotate({ identifier: "RevenueDay" })
+
+/**
+ * An account's balance as the balances read model has it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AccountBalance = Schema.Struct({
+  accountId: Schema.String,
+  owner: Schema.String,
+  balance: Schema.Int
+}).annotate({ identifier: "AccountBalance" })
+
+/**
+ * A stream's state at a version.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StreamState = Schema.Struct({
+  stream: Schema.String,
+  version: Schema.Int,
+  state: Schema.Unknown
+}).annotate({ identifier: "StreamState" })
+
+/**
+ * The most events one page of `GET /streams/{stream}/events` holds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxPageSize = 1000
+
+/**
+ * The query parameters that are whole numbers, with their bounds: decoded
+ * from their text (so `1.5`, `abc` or an empty value is a 400) and documented
+ * as integers.
+ */
+const integerQuery = {
+  version: { minimum: 0, maximum: ExpectedVersion.maxExact, description: "The stream version to load the state at" },
+  fromVersion: { minimum: 0, maximum: ExpectedVersion.maxExact, description: "The first stream version of the page" },
+  limit: { minimum: 1, maximum: maxPageSize, description: `The most events in the page (default 100)` }
+} as const
+
+const integer = (name: keyof typeof integerQuery) => {
+  const { maximum, minimum } = integerQuery[name]
+  return Schema.optional(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
+}
+
+/** Documents the integer query parameters as integers (their encoded form is text). */
+const integerParameters = (spec: Record<string, any>) => {
+  for (const item of Object.values(spec.paths ?? {}) as Array<Record<string, any>>)
+    for (const operation of Object.values(item))
+      for (const parameter of operation?.parameters ?? [])
+        if (parameter.in === "query" && Object.hasOwn(integerQuery, parameter.name)) {
+          const { description, ...bounds } = integerQuery[parameter.name as keyof typeof integerQuery]
+          parameter.description = description
+          parameter.schema = { type: "integer", ...bounds }
+        }
+  return spec
+}
+
+/**
+ * Names each component schema after its identifier, without the `Encoded`
+ * suffix the generator adds when the identifier sits on the decoded side.
+ */
+const plainComponentNames = (spec: Record<string, any>) => {
+  const schemas: Record<string, unknown> = spec.components?.schemas ?? {}
+  const renames = Object.keys(schemas).filter(
+    (name) => name.endsWith("Encoded") && !Object.hasOwn(schemas, name.slice(0, -"Encoded".length))
+  )
+  if (renames.length === 0) return spec
+  for (const name of renames) {
+    schemas[name.slice(0, -"Encoded".length)] = schemas[name]
+    delete schemas[name]
+  }
+  const pattern = new RegExp(`"#/components/schemas/(${renames.join("|")})"`, "g")
+  return JSON.parse(
+    JSON.stringify(spec).replace(pattern, (_, name: string) => `"#/components/schemas/${name.slice(0, -7)}"`)
+  )
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------
+
+const docs = (summary: string, description: string) => OpenApi.annotations({ summary, description })
+
+/** The problems of a command that creates a stream. */
+const createErrors = [AlreadyExists, WriteConflict, PayloadTooLarge, UnsupportedMediaType]
+
+/** The problems of a transfer: its source account may be missing or refuse. */
+const transferErrors = [NotFound, WriteConflict, Rejected, PayloadTooLarge, UnsupportedMediaType]
+
+/** The problems of a command on an existing stream. */
+const commandErrors = [
+  NotFound,
+  VersionConflict,
+  WriteConflict,
+  PreconditionFailed,
+  Rejected,
+  Terminated,
+  InvalidRequest,
+  PayloadTooLarge,
+  UnsupportedMediaType
+]
+
+const commandSuccess = HttpApiSchema.WithHeaders(CommandResult, etag)
+
+const PlaceOrder = Schema.Struct({
+  orderId: OrderId,
+  customerId: CustomerId,
+  items: Schema.NonEmptyArray(
+    Schema.Struct({
+      productId: ProductId,
+      quantity: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })),
+      unitPrice: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 100_000_000 })).annotate({
+        description: "The price of one unit in minor units (cents)"
+      })
+    }).annotate({ identifier: "OrderItem" })
+  ).check(Schema.isMaxLength(100)),
+  currency: Currency
+}).annotate({
+  identifier: "PlaceOrder",
+  examples: [
+    {
+      orderId: "order-1001",
+      customerId: "customer-42",
+      items: [{ productId: "sku-espresso", quantity: 2, unitPrice: 1250 }],
+      currency: "EUR"
+    }
+  ]
 })
 
-export const AccountBalance = Schema.Struct({ accountId: Schema.String, owner: Schema.String, balance: Schema.Int })
+const PayOrder = Schema.Struct({
+  paymentReference: text("PaymentReference", 128, "The payment provider's reference", "psp-7781"),
+  amount: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: maxAmount })).annotate({
+    description: "The amount paid in minor units; must equal the order's total"
+  }),
+  expectedVersion: ExpectedVersionField
+}).annotate({ identifier: "PayOrder", examples: [{ paymentReference: "psp-7781", amount: 2500 }] })
 
-const commandErrors = [Conflict, WriteConflict, Rejected, Terminated, BadRequest]
+const CancelOrder = Schema.Struct({
+  reason: text("CancelReason", 500, "Why the order is cancelled", "the customer changed their mind"),
+  expectedVersion: ExpectedVersionField
+}).annotate({ identifier: "CancelOrder", examples: [{ reason: "the customer changed their mind" }] })
 
+/**
+ * Orders: place, pay, cancel; summaries and revenue from read models.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(
     HttpApiEndpoint.post("place", "/orders", {
-      payload: Schema.Struct({
-        orderId: Id,
-        customerId: Id,
-        items: Order.PlaceOrder.fields.items,
-        currency: Order.PlaceOrder.fields.currency
-      }),
-      success: CommandResult,
-      error: commandErrors
-    }),
+      headers: createHeaders,
+      payload: PlaceOrder,
+      success: commandSuccess,
+      error: createErrors
+    }).annotateMerge(
+      docs(
+        "Place an order",
+        "Starts the order's stream with OrderPlaced. The total is the sum of quantity × unit price. " +
+          "An order id that is taken answers 409 already-exists."
+      )
+    ),
     HttpApiEndpoint.post("pay", "/orders/:orderId/pay", {
-      params: { orderId: Id },
-      payload: Schema.Struct({ paymentReference: Schema.String, amount: Schema.Int, expectedVersion: ExpectedVersion }),
-      success: CommandResult,
+      params: { orderId: OrderId },
+      headers: commandHeaders,
+      payload: PayOrder,
+      success: commandSuccess,
       error: commandErrors
-    }),
+    }).annotateMerge(
+      docs(
+        "Pay an order",
+        "Confirms the payment of a pending order; the amount must equal its total. A paid order is final (422 terminated)."
+      )
+    ),
     HttpApiEndpoint.post("cancel", "/orders/:orderId/cancel", {
-      params: { orderId: Id },
-      payload: Schema.Struct({ reason: Schema.String, expectedVersion: ExpectedVersion }),
-      success: CommandResult,
+      params: { orderId: OrderId },
+      headers: commandHeaders,
+      payload: CancelOrder,
+      success: commandSuccess,
       error: commandErrors
-    }),
+    }).annotateMerge(docs("Cancel an order", "Cancels a pending order. A cancelled order is final (422 terminated).")),
     HttpApiEndpoint.get("summary", "/orders/:orderId", {
-      params: { orderId: Id },
+      params: { orderId: OrderId },
       success: OrderSummary,
       error: NotFound
-    }),
+    }).annotateMerge(
+      docs("Get an order", "The order's summary, projected in the command's transaction: it reflects every command.")
+    ),
     HttpApiEndpoint.get("history", "/customers/:customerId/orders", {
-      params: { customerId: Id },
+      params: { customerId: CustomerId },
       success: Schema.Array(OrderSummary)
-    }),
-    HttpApiEndpoint.get("revenue", "/revenue", { success: Schema.Array(RevenueDay) })
+    }).annotateMerge(docs("List a customer's orders", "The summaries of a customer's orders, by order id.")),
+    HttpApiEndpoint.get("revenue", "/revenue", { success: Schema.Array(RevenueDay) }).annotateMerge(
+      docs(
+        "Revenue by day",
+        "Paid orders' revenue per day and currency, projected asynchronously: it may lag the commands by a moment."
+      )
+    )
   )
-  .annotateMerge(OpenApi.annotations({ title: "Orders" })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Orders",
+      description: "Orders are placed, then paid or cancelled; each order is a stream named order-{orderId}."
+    })
+  ) {}
 
+const OpenAccount = Schema.Struct({
+  accountId: AccountId,
+  owner: text("Owner", 200, "The account holder's name", "Alice Martin")
+}).annotate({ identifier: "OpenAccount", examples: [{ accountId: "acct-alice", owner: "Alice Martin" }] })
+
+const Movement = (identifier: string, amount: number) =>
+  Schema.Struct({ amount: Amount, expectedVersion: ExpectedVersionField }).annotate({
+    identifier,
+    examples: [{ amount }]
+  })
+
+const Transfer = Schema.Struct({ transferId: TransferId, from: AccountId, to: AccountId, amount: Amount }).annotate({
+  identifier: "Transfer",
+  examples: [{ transferId: "transfer-7", from: "acct-alice", to: "acct-bob", amount: 500 }]
+})
+
+/**
+ * Accounts: open, deposit, withdraw, transfer; balances from a read model.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
 export class AccountsApi extends HttpApiGroup.make("accounts")
   .add(
     HttpApiEndpoint.post("open", "/accounts", {
-      payload: Schema.Struct({ accountId: Id, owner: Schema.String }),
-      success: CommandResult,
-      error: commandErrors
-    }),
+      headers: createHeaders,
+      payload: OpenAccount,
+      success: commandSuccess,
+      error: createErrors
+    }).annotateMerge(
+      docs(
+        "Open an account",
+        "Starts the account's stream with AccountOpened. An account id that is taken answers 409 already-exists."
+      )
+    ),
     HttpApiEndpoint.post("deposit", "/accounts/:accountId/deposit", {
-      params: { accountId: Id },
-      payload: Schema.Struct({ amount: Account.Deposit.fields.amount, expectedVersion: ExpectedVersion }),
-      success: CommandResult,
+      params: { accountId: AccountId },
+      headers: commandHeaders,
+      payload: Movement("Deposit", 2500),
+      success: commandSuccess,
       error: commandErrors
-    }),
+    }).annotateMerge(docs("Deposit money", "Adds the amount to the account's balance.")),
     HttpApiEndpoint.post("withdraw", "/accounts/:accountId/withdraw", {
-      params: { accountId: Id },
-      payload: Schema.Struct({ amount: Account.Withdraw.fields.amount, expectedVersion: ExpectedVersion }),
-      success: CommandResult,
+      params: { accountId: AccountId },
+      headers: commandHeaders,
+      payload: Movement("Withdrawal", 1000),
+      success: commandSuccess,
       error: commandErrors
-    }),
+    }).annotateMerge(
+      docs("Withdraw money", "Takes the amount from the account; more than the balance answers 422 rejected.")
+    ),
     HttpApiEndpoint.post("transfer", "/transfers", {
-      payload: Schema.Struct({ transferId: Id, from: Id, to: Id, amount: Account.DebitForTransfer.fields.amount }),
-      success: CommandResult,
-      error: commandErrors
-    }),
+      headers: createHeaders,
+      payload: Transfer,
+      success: commandSuccess,
+      error: transferErrors
+    }).annotateMerge(
+      docs(
+        "Transfer money",
+        "Debits the source account now (the answer is its stream); a process manager then credits the target, " +
+          "or gives the money back when the target refuses. The events of both steps carry the request's " +
+          "correlation id. A repeat of a transfer id takes effect once."
+      )
+    ),
     HttpApiEndpoint.get("balance", "/accounts/:accountId", {
-      params: { accountId: Id },
+      params: { accountId: AccountId },
       success: AccountBalance,
       error: NotFound
-    })
+    }).annotateMerge(
+      docs("Get an account's balance", "From the balances read model, projected asynchronously: it may lag a moment.")
+    )
   )
-  .annotateMerge(OpenApi.annotations({ title: "Accounts" })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Accounts",
+      description: "Accounts and transfers between them; each account is a stream named account-{accountId}."
+    })
+  ) {}
 
+const streamParams = {
+  // Annotated before the brand: the OpenAPI generator documents the encoded side.
+  stream: Schema.String.annotate({
+    description: "A stream name: category, dash, id",
+    examples: [StreamName.make("order", "order-1001")]
+  }).pipe(Schema.decodeTo(StreamName.StreamName))
+}
+
+/**
+ * Streams: a stream's raw events, and its state now or as of a version or time.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
 export class StreamsApi extends HttpApiGroup.make("streams")
   .add(
     HttpApiEndpoint.get("events", "/streams/:stream/events", {
-      params: { stream: Schema.String },
-      success: Schema.Array(Envelope.Envelope),
-      error: [NotFound, BadRequest]
-    }),
+      params: streamParams,
+      query: { fromVersion: integer("fromVersion"), limit: integer("limit") },
+      success: HttpApiSchema.WithHeaders(Schema.Array(Envelope.Envelope.annotate({ identifier: "Event" })), {
+        ...etag,
+        link: Schema.optional(
+          Schema.String.annotate({
+            description: 'The next page, when there is one: <…/events?fromVersion=n&limit=m>; rel="next"'
+          })
+        )
+      }),
+      error: [NotFound, InvalidRequest]
+    }).annotateMerge(
+      docs(
+        "Read a stream's events",
+        "The recorded events from fromVersion on, a page of at most limit. " +
+          "The Link header names the next page; the ETag is the stream's current version."
+      )
+    ),
     HttpApiEndpoint.get("state", "/streams/:stream/state", {
-      params: { stream: Schema.String },
-      query: { version: Schema.optional(Schema.NumberFromString), at: Schema.optional(Schema.String) },
-      success: Schema.Struct({ stream: Schema.String, version: Schema.Int, state: Schema.Unknown }),
-      error: [NotFound, BadRequest]
-    })
+      params: streamParams,
+      query: {
+        version: integer("version"),
+        at: Schema.optional(
+          Schema.String.annotate({
+            description: "An ISO 8601 time: the state as of then (not with version)",
+            examples: ["2026-11-24T10:00:00Z"]
+          })
+        )
+      },
+      success: HttpApiSchema.WithHeaders(StreamState, etag),
+      error: [NotFound, InvalidRequest]
+    }).annotateMerge(
+      docs(
+        "Get a stream's state",
+        "An order's or account's state folded from its events: now, as of a version, or as of a time. " +
+          "The ETag is the version of the state."
+      )
+    )
   )
-  .annotateMerge(OpenApi.annotations({ title: "Streams" })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Streams",
+      description: "The event store as it is: a stream's recorded events and its state at any point (temporal queries)."
+    })
+  ) {}
 
+/**
+ * The shop's API. Requests that do not decode answer a 400 problem whose
+ * `errors` name the path of each bad value (`HttpApiMiddleware.ProblemDetails`).
+ *
+ * @since 0.1.0
+ * @category api
+ */
 export class Api extends HttpApi.make("shop")
   .add(OrdersApi)
   .add(AccountsApi)
   .add(StreamsApi)
-  .annotateMerge(OpenApi.annotations({ title: "Chronicle shop", description: "The Chronicle example application" })) {}
+  .middleware(HttpApiMiddleware.ProblemDetails)
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Chronicle shop",
+      version: packageJson.version,
+      description:
+        "The Chronicle example application: orders and accounts kept as event streams, read models fed by " +
+        "projectors, and the event store itself. Errors are RFC 9457 problems (application/problem+json). " +
+        "Commands answer the stream's version as an ETag and take If-Match; X-Request-Id (else the traceparent's " +
+        "trace id) becomes the correlation id of the events a request causes, X-Actor their actor.",
+      transform: (spec) => plainComponentNames(integerParameters(spec))
+    })
+  ) {}

@@ -8,22 +8,26 @@
  * | `ReadModels.migrate` | the read-model tables |
  * | `Shop.layer` | the command handlers (orders with an inline projection, accounts) |
  * | `Projectors` | projector fibers: revenue by day, account balances, the money-transfer process manager |
- * | `HttpRouter.serve` | the HTTP API, `/openapi.json` and the `/docs` page |
+ * | `HttpRouter.serve` | the HTTP API, `/openapi.json`, the `/docs` page, `/metrics` and `/health/…` |
+ * | `Operations.Telemetry` | OTLP export of traces, metrics and logs, when configured |
  */
-import { Projector } from "@chronicle/core"
+import { Projector, ProjectorStatus } from "@chronicle/core"
 import { Transfer } from "@chronicle/example"
 import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { PgStore } from "@chronicle/postgres"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Config, Effect, Layer, Redacted } from "effect"
-import { HttpIncomingMessage, HttpRouter } from "effect/http"
-import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiMiddleware, HttpApiScalar } from "effect/http-api"
 import type { SqlClient } from "effect/sql"
 import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
 import { Api } from "./Api.ts"
 import { HandlersLive } from "./Http.ts"
+import * as Operations from "./Operations.ts"
+import * as Problem from "./Problem.ts"
 import * as ReadModels from "./ReadModels.ts"
+import * as RequestContext from "./RequestContext.ts"
 import { Shop } from "./Shop.ts"
 
 /** Where the database is: `DATABASE_URL`, else an embedded server (kept in `.data/postgres`, or throw-away). */
@@ -48,20 +52,47 @@ export const Projectors = Layer.unwrap(
   )
 )
 
-/** The HTTP API with its OpenAPI document and docs page. */
+/**
+ * The HTTP API with its OpenAPI document and docs page (`/` redirects there);
+ * every error an RFC 9457 problem, every response with the request's
+ * `X-Request-Id`, CORS for browsers on other origins.
+ */
 export const Routes = Layer.mergeAll(
-  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(HandlersLive)),
-  HttpApiScalar.layer(Api, { path: "/docs" })
+  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+    Layer.provide(HandlersLive),
+    Layer.provide(HttpApiMiddleware.layerProblemDetails({ includeDetails: true }))
+  ),
+  // Offline: no web fonts from Scalar's CDN, no favicon request.
+  HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false, favicon: "data:," } }),
+  HttpRouter.add("GET", "/", HttpServerResponse.redirect("/docs", { status: 302 })),
+  // Built after RequestContext's, so it runs inside it and its ERROR logs carry the request id.
+  Problem.layer.pipe(Layer.provide(RequestContext.layer)),
+  HttpRouter.cors({
+    allowedHeaders: ["content-type", "if-match", "x-request-id", "x-actor", "traceparent"],
+    exposedHeaders: ["etag", "link", "location", "x-request-id"],
+    maxAge: 600
+  })
 )
 
 /** Request bodies over this size are refused with 413 before they are parsed. */
 export const maxBodySize = ByteSize.mebibytes(1)
 
-/** The whole app on `url`, serving on `port`. */
+/**
+ * The whole app on `url`, serving on `port`. Built in order: telemetry, the
+ * stores (migrated), the listening server, the projectors, the routes; it
+ * stops in reverse, so the projectors end before the pool closes and the
+ * telemetry sends what it still holds last.
+ */
 export const layer = (url: string, port: number) =>
-  HttpRouter.serve(Routes).pipe(
+  HttpRouter.serve(Layer.mergeAll(Routes, Operations.Routes), {
+    disableLogger: true,
+    disableListenLog: true,
+    middleware: Operations.requestLogs
+  }).pipe(
     Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, maxBodySize)),
     Layer.provide(Projectors),
     Layer.provide(NodeHttpServer.layer(createServer, { port })),
-    Layer.provideMerge(core(url))
+    Layer.provideMerge(core(url)),
+    Layer.provideMerge(ProjectorStatus.layer),
+    Layer.provide(Operations.Telemetry)
   )

@@ -57,7 +57,7 @@ const program = Effect.gen(function* () {
   const cancelled = yield* http("POST", `/orders/o2-${id}/cancel`, { reason: "changed my mind" })
   yield* show(`cancelled order-o2-${id}: ${cancelled.status}, status ${cancelled.body.state.status}`)
   const refused = yield* http("POST", `/orders/o-${id}/cancel`, { reason: "too late" })
-  yield* show(`cancelling the paid order: ${refused.status} — ${refused.body.reason}`)
+  yield* show(`cancelling the paid order: ${refused.status} — ${refused.body.detail}`)
   const stale = yield* http("POST", `/orders/o-${id}/pay`, {
     paymentReference: "pay-2",
     amount: 2500,
@@ -185,9 +185,7 @@ const program = Effect.gen(function* () {
   yield* show(`rebuilt: ${rebuilt.map((r) => `${r.type}=${r.events}`).join(", ")}`)
   yield* run(SqlClient.SqlClient.use((sql) => sql.unsafe(`DROP TABLE ${table}`)))
 
-  yield* Console.log(
-    "\nDone. `pnpm start` serves this API until stopped; the CLI: pnpm --filter @chronicle/shop cli --help"
-  )
+  yield* Console.log("\nDone. `pnpm start` serves this API until stopped; the CLI: pnpm chronicle --help")
 }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Warn"))
 
 NodeRuntime.runMain(program)

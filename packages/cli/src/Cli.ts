@@ -1,11 +1,14 @@
 /**
  * The operations CLI every Chronicle app can mount with its own aggregates
  * and projections: list streams, show a stream's events (decoded and raw) and
- * its state as of a version or a time, projection status, rebuilds with a
- * progress bar, and the dead-letter queue.
+ * its state as of a version or a time, projection status (lag, parked events,
+ * who holds the lease), rebuilds with a progress bar, and the dead-letter
+ * queue (replay or discard).
  *
  * It runs against whatever store layers the app provides, so the same
- * commands work on PostgreSQL and in memory.
+ * commands work on PostgreSQL and in memory. {@link run} runs it the way a
+ * terminal user expects: a failure is one line on stderr and exit code 1, a
+ * usage error one line with a hint to `--help`.
  *
  * @example
  * ```ts
@@ -19,11 +22,11 @@
  *   aggregates: [{ category: "order", decider: Order.decider, codec: Order.OrderEvents }],
  *   projections: [orderSummary, revenueByDay]
  * })
- * cli.pipe(Command.run({ version: "1.0.0" }), Effect.provide(Stores), Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+ * cli.pipe(Command.provide(Stores), Cli.run({ version: "1.0.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain)
  * ```
  *
- * Over 300 lines because every command is defined here, so the module reads
- * like the CLI's help.
+ * Over 300 lines because every command is defined here, with the runner that
+ * words failures, so the module reads like the CLI's help.
  *
  * @since 0.1.0
  */
@@ -35,14 +38,15 @@ import {
   Envelope,
   type EventCodec,
   EventStore,
+  Lease,
   Position,
   Projection,
   Projector,
   StreamName,
   TemporalQuery
 } from "@chronicle/core"
-import { Console, DateTime, Duration, Effect, Option, Result, Schema, Stream } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import { Config, Console, DateTime, Duration, Effect, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
+import { Argument, CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag } from "effect/cli"
 
 /**
  * An aggregate the CLI can decode and fold: the streams of a category.
@@ -65,7 +69,13 @@ export interface Aggregate {
 export interface Options<R> {
   readonly name: string
   readonly aggregates: ReadonlyArray<Aggregate>
+  /** The projections projectors run: status shows their lag, parked events and lease holder. */
   readonly projections: ReadonlyArray<Projection.Projection<any, R>>
+  /**
+   * The projections the command handlers run inline, in each append's unit of
+   * work: always current, so status shows no lag for them; they can be rebuilt.
+   */
+  readonly inline?: ReadonlyArray<Projection.Projection<any, R>> | undefined
   /** Applies the database migrations, for `migrate`. */
   readonly migrate?: Effect.Effect<void, unknown, R> | undefined
   /**
@@ -87,6 +97,10 @@ export class CliInputError extends Schema.TaggedError<CliInputError>()("CliInput
   message: Schema.String
 }) {}
 
+const parkedBy = Argument.String("projection").pipe(
+  Argument.withDescription("The projection that parked the event (name, or name@vN as dead-letters list shows it)")
+)
+const parkedEvent = Argument.String("event-id").pipe(Argument.withDescription("The parked event's id"))
 const stream = Argument.String("stream").pipe(Argument.withDescription("A stream name, category-id (e.g. order-42)"))
 
 const parseStream = (name: string) =>
@@ -96,6 +110,34 @@ const json = (value: unknown) =>
   JSON.stringify(value, (_, v) =>
     typeof v === "bigint" ? v.toString() : DateTime.isDateTime(v) ? DateTime.formatIso(v) : v
   )
+
+/** Rows as columns, each padded to its widest cell; the first row is the header. */
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths: Array<number> = []
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, CliOutput.displayWidth(cell))
+  }
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell + " ".repeat(widths[i]! - CliOutput.displayWidth(cell))))
+        .join("  ")
+        .trimEnd()
+    )
+    .join("\n")
+}
+
+/** A message on one line: its lines become sentences. */
+const oneLine = (text: string) =>
+  text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .map((line, i, lines) => (i < lines.length - 1 && !/[.:;!?]$/.test(line) ? `${line}.` : line))
+    .join(" ")
+
+/** The most events `projections status` counts for a lag; beyond it, the lag shows as "> cap". */
+const lagCap = 10_000
 
 const bar = (done: number, total: number, width = 30) => {
   const ratio = total === 0 ? 1 : Math.min(1, done / total)
@@ -124,14 +166,17 @@ export const make = <R>(options: Options<R>) => {
       : Effect.succeed(aggregate)
   }
 
+  const inline = options.inline ?? []
+  const allProjections = [...inline, ...options.projections]
+
   const projectionOf = (name: string) => {
-    const projection = options.projections.find((p) => p.name === name || Projection.checkpointName(p) === name)
+    const projection = allProjections.find((p) => p.name === name || Projection.checkpointName(p) === name)
     return projection === undefined
       ? Effect.fail(
           new CliInputError({
             message:
               `Unknown projection "${name}". Known projections: ` +
-              (options.projections.map(Projection.checkpointName).join(", ") || "none")
+              (allProjections.map(Projection.checkpointName).join(", ") || "none")
           })
         )
       : Effect.succeed(projection)
@@ -166,8 +211,15 @@ export const make = <R>(options: Options<R>) => {
       yield* store
         .readAll({ categories: [category] })
         .pipe(Stream.runForEach((e) => Effect.sync(() => void versions.set(e.stream, e.streamVersion))))
-      if (versions.size === 0) return yield* Console.log(`No streams in category "${category}".`)
-      for (const [name, version] of [...versions].slice(0, limit)) yield* Console.log(`${name}  version ${version}`)
+      if (versions.size === 0) {
+        return yield* new CliInputError({
+          message:
+            `No streams in category "${category}". Categories with an aggregate: ` +
+            (options.aggregates.map((a) => a.category).join(", ") || "none")
+        })
+      }
+      const shown = [...versions].slice(0, limit).map(([name, version]) => [name, String(version)])
+      yield* Console.log(table([["STREAM", "VERSION"], ...shown]))
       if (versions.size > limit) yield* Console.log(`… ${versions.size - limit} more (use --limit)`)
     })
   ).pipe(Command.withDescription("List the streams of a category with their versions"))
@@ -185,20 +237,23 @@ export const make = <R>(options: Options<R>) => {
       const name = yield* parseStream(stream)
       yield* requireStream(name)
       const aggregate = raw ? undefined : yield* aggregateOf(name)
-      yield* (yield* EventStore.EventStore).readStream(name).pipe(
-        Stream.runForEach((envelope) => {
-          if (aggregate === undefined) return Console.log(JSON.stringify(Envelope.encode(envelope)))
-          const head =
-            `v${envelope.streamVersion}  ${Position.format(envelope.position)}  ` +
-            `${DateTime.formatIso(envelope.recordedAt)}  ${envelope.type}@${envelope.schemaVersion}`
+      const envelopes = (yield* EventStore.EventStore).readStream(name)
+      if (aggregate === undefined) {
+        return yield* Stream.runForEach(envelopes, (envelope) => Console.log(JSON.stringify(Envelope.encode(envelope))))
+      }
+      const rows = yield* Stream.runCollect(
+        Stream.map(envelopes, (envelope) => {
           const decoded = aggregate.codec.decodeEnvelope(envelope)
-          return Console.log(
-            Result.isSuccess(decoded)
-              ? `${head}  ${json(decoded.success.event)}`
-              : `${head}  !! ${decoded.failure.message}`
-          )
+          return [
+            `v${envelope.streamVersion}`,
+            Position.format(envelope.position),
+            DateTime.formatIso(envelope.recordedAt),
+            `${envelope.type}@${envelope.schemaVersion}`,
+            Result.isSuccess(decoded) ? json(decoded.success.event) : `!! ${oneLine(decoded.failure.message)}`
+          ]
         })
       )
+      yield* Console.log(table([["VERSION", "POSITION", "RECORDED", "TYPE", "EVENT"], ...rows]))
     })
   ).pipe(Command.withDescription("Show a stream's events, decoded (upcast to the current version) or raw"))
 
@@ -206,7 +261,7 @@ export const make = <R>(options: Options<R>) => {
     "state",
     {
       stream,
-      version: Flag.Int("version").pipe(Flag.withDescription("State as of this stream version"), Flag.optional),
+      version: Flag.Int("at-version").pipe(Flag.withDescription("State as of this stream version"), Flag.optional),
       at: Flag.String("at").pipe(Flag.withDescription("State as of this time (ISO 8601)"), Flag.optional)
     },
     Effect.fn(function* ({ at, stream, version }) {
@@ -227,26 +282,54 @@ export const make = <R>(options: Options<R>) => {
     }, Effect.scoped)
   ).pipe(Command.withDescription("Show a stream's state, now or as of a version or time"))
 
+  /** The events after `checkpoint` that `projection` handles (its types and categories), counted up to the cap. */
+  const lagOf = (projection: Projection.Projection<any, R>, checkpoint: Position.Position) =>
+    EventStore.EventStore.use((store) =>
+      store
+        .readAll({ after: checkpoint, types: projection.types, categories: projection.categories })
+        .pipe(Stream.take(lagCap + 1), Stream.runCount)
+    ).pipe(Effect.map((lag) => (lag > lagCap ? `> ${lagCap}` : String(lag))))
+
   const status = Command.make(
     "status",
     {},
     Effect.fn(function* () {
-      const store = yield* EventStore.EventStore
       const checkpoints = yield* CheckpointStore.CheckpointStore
       const deadLetters = yield* DeadLetterStore.DeadLetterStore
-      const head = yield* store.head
-      yield* Console.log(`log head ${Position.format(head)}`)
+      const lease = yield* Lease.Lease
+      yield* Console.log(`log head ${Position.format(yield* (yield* EventStore.EventStore).head)}`)
+      const rows = inline.map((projection) => [
+        Projection.checkpointName(projection),
+        "—",
+        "inline (current with every append)",
+        "—",
+        "—"
+      ])
       for (const projection of options.projections) {
         const name = Projection.checkpointName(projection)
-        const checkpoint = Option.getOrElse(yield* checkpoints.load(name), () => Position.start)
-        const parked = (yield* deadLetters.list(name)).length
-        const lag = Math.max(0, Number(head.sequence - checkpoint.sequence))
-        yield* Console.log(
-          `${name.padEnd(28)} checkpoint ${Position.format(checkpoint).padEnd(14)} lag ≤ ${String(lag).padEnd(8)} parked ${parked}`
-        )
+        const checkpoint = yield* checkpoints.load(name)
+        const holder = yield* lease.holder(name)
+        rows.push([
+          name,
+          Option.match(checkpoint, { onNone: () => "none", onSome: Position.format }),
+          yield* lagOf(
+            projection,
+            Option.getOrElse(checkpoint, () => Position.start)
+          ),
+          String((yield* deadLetters.list(name)).length),
+          Option.match(holder, {
+            onNone: () => "nobody",
+            onSome: (h) => (h.session === undefined ? h.label : `${h.label} (${h.session})`)
+          })
+        ])
       }
+      yield* Console.log(table([["PROJECTION", "CHECKPOINT", "LAG (EVENTS)", "PARKED", "LEASE HELD BY"], ...rows]))
     })
-  ).pipe(Command.withDescription("Checkpoint, lag and parked events of every projection"))
+  ).pipe(
+    Command.withDescription(
+      "Checkpoint, lag (events after the checkpoint the projection handles), parked events and lease holder of every projection"
+    )
+  )
 
   const rebuild = Command.make(
     "rebuild",
@@ -281,29 +364,61 @@ export const make = <R>(options: Options<R>) => {
     Command.withSubcommands([status, rebuild])
   )
 
+  const where = (envelope: Envelope.Envelope) => [
+    envelope.eventId,
+    `${envelope.stream} v${envelope.streamVersion}`,
+    envelope.type
+  ]
+
   const parked = Command.make(
     "list",
-    { projection: Argument.String("projection").pipe(Argument.optional) },
-    Effect.fn(function* ({ projection }) {
+    {
+      projection: Argument.String("projection").pipe(
+        Argument.withDescription("Only this projection's (name, or name@vN)"),
+        Argument.optional
+      ),
+      discarded: Flag.Boolean("discarded").pipe(
+        Flag.withDescription("List the discarded events (who discarded each, when and why) instead"),
+        Flag.withDefault(false)
+      )
+    },
+    Effect.fn(function* ({ discarded, projection }) {
       const name = Option.isSome(projection)
-        ? Option.some(Projection.checkpointName(yield* projectionOf(projection.value)))
-        : Option.none()
-      const entries = yield* (yield* DeadLetterStore.DeadLetterStore).list(Option.getOrUndefined(name))
-      if (entries.length === 0) return yield* Console.log("No parked events.")
-      for (const entry of entries) {
-        yield* Console.log(
-          `${entry.projection}  ${entry.envelope.eventId}  ${entry.envelope.stream} v${entry.envelope.streamVersion} ` +
-            `${entry.envelope.type}  parked ${DateTime.formatIso(entry.parkedAt)}\n    ${entry.error}`
+        ? Projection.checkpointName(yield* projectionOf(projection.value))
+        : undefined
+      const deadLetters = yield* DeadLetterStore.DeadLetterStore
+      if (discarded) {
+        const entries = yield* deadLetters.discarded(name)
+        if (entries.length === 0) return yield* Console.log("No discarded events.")
+        return yield* Console.log(
+          table([
+            ["PROJECTION", "EVENT", "STREAM", "TYPE", "DISCARDED", "BY", "REASON"],
+            ...entries.map((e) => [
+              e.projection,
+              ...where(e.envelope),
+              DateTime.formatIso(e.discardedAt),
+              e.discardedBy,
+              oneLine(e.reason)
+            ])
+          ])
         )
       }
+      const entries = yield* deadLetters.list(name)
+      if (entries.length === 0) return yield* Console.log("No parked events.")
+      yield* Console.log(
+        table([
+          ["PROJECTION", "EVENT", "STREAM", "TYPE", "PARKED", "ERROR"],
+          ...entries.map((e) => [e.projection, ...where(e.envelope), DateTime.formatIso(e.parkedAt), oneLine(e.error)])
+        ])
+      )
     })
-  ).pipe(Command.withDescription("List parked (dead-lettered) events"))
+  ).pipe(Command.withDescription("List parked (dead-lettered) events, or with --discarded the discarded ones"))
 
   const replay = Command.make(
     "replay",
     {
-      projection: Argument.String("projection"),
-      eventId: Argument.String("event-id")
+      projection: parkedBy,
+      eventId: parkedEvent
     },
     Effect.fn(function* ({ eventId, projection }) {
       const selected = yield* projectionOf(projection)
@@ -317,9 +432,39 @@ export const make = <R>(options: Options<R>) => {
     })
   ).pipe(Command.withDescription("Replay a parked event through its projection (after a fix)"))
 
+  const discard = Command.make(
+    "discard",
+    {
+      projection: parkedBy,
+      eventId: parkedEvent,
+      reason: Flag.String("reason").pipe(Flag.withDescription("Why the event is skipped (kept with the record)")),
+      by: Flag.String("by").pipe(Flag.withDescription("Who discards it (default: $USER)"), Flag.optional)
+    },
+    Effect.fn(function* ({ by, eventId, projection, reason }) {
+      const name = Projection.checkpointName(yield* projectionOf(projection))
+      const who = Option.isSome(by)
+        ? by.value
+        : yield* Config.String("USER").pipe(
+            Config.withDefault("unknown"),
+            Effect.orElseSucceed(() => "unknown")
+          )
+      const discarded = yield* (yield* DeadLetterStore.DeadLetterStore).discard(name, eventId, { reason, by: who })
+      if (Option.isNone(discarded)) {
+        return yield* new CliInputError({
+          message: `No event ${eventId} is parked for ${name}. See: dead-letters list ${name}`
+        })
+      }
+      const { envelope } = discarded.value
+      yield* Console.log(
+        `Discarded ${envelope.eventId} (${envelope.stream} v${envelope.streamVersion} ${envelope.type}) from ${name}; ` +
+          "it stays on record: dead-letters list --discarded"
+      )
+    })
+  ).pipe(Command.withDescription("Discard a parked event its projection should skip; who, when and why are kept"))
+
   const deadLetters = Command.make("dead-letters").pipe(
-    Command.withDescription("The events projections parked"),
-    Command.withSubcommands([parked, replay])
+    Command.withDescription("The events projections parked: list, replay or discard them"),
+    Command.withSubcommands([parked, replay, discard])
   )
 
   return Command.make(options.name).pipe(
@@ -327,3 +472,98 @@ export const make = <R>(options: Options<R>) => {
     Command.withSubcommands([migrate, streams, events, state, projections, deadLetters])
   )
 }
+
+/**
+ * The CLI gave up: the reason is already on stderr, in one line. The runtime
+ * only sets the exit code (1).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliFailed extends Schema.TaggedError<CliFailed>()("CliFailed", {
+  message: Schema.String
+}) {
+  override readonly [Runtime.errorReported] = false
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  readonly version: string
+  /** One line saying what went wrong, for errors the app knows better (default: the error's message). */
+  readonly describe?: ((error: unknown) => string | undefined) | undefined
+}
+
+/** `--version` without the `-v` alias, which reads like a short flag of a command (`state … -v 0`). */
+const versionFlag = GlobalFlag.Action({
+  flag: Flag.Boolean("version").pipe(Flag.withDescription("Show version information"), Flag.withDefault(false)),
+  run: GlobalFlag.Version.run
+})
+
+const cliConfig = CliConfig.make({
+  builtIns: GlobalFlag.BuiltIns.map((flag) => (flag === GlobalFlag.Version ? versionFlag : flag))
+})
+
+/** Help and the version as usual; a usage error as one line on stderr with a hint to the command's `--help`. */
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(
+          `${event.errors.map((error) => oneLine(error.message)).join("; ")} ` +
+            `(see: ${event.commandPath.join(" ")} --help)`
+        )
+      : CliOutput.defaultPresenter.present(event)
+}
+
+const describeError = (error: unknown): string => {
+  const message = (error as { readonly message?: unknown } | null)?.message
+  return typeof message === "string" && message.length > 0 ? message : String(error)
+}
+
+/**
+ * Runs a CLI on `args` the way a terminal user expects: help and the version
+ * as usual (`--version` only: `-v` is no flag at all); a usage error is one
+ * line on stderr with a hint to `--help`, a failed command one line on stderr
+ * (`describe` may word it), and both fail with {@link CliFailed} for exit
+ * code 1. Services the commands need are built only once a command runs, so
+ * `--help` and `--version` start nothing when they come from
+ * `Command.provide`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runWith =
+  <Name extends string, Input, E, R, ContextInput>(
+    command: Command.Command<Name, Input, ContextInput, E, R>,
+    options: RunOptions
+  ) =>
+  (args: ReadonlyArray<string>): Effect.Effect<void, CliFailed, R | Command.Environment> =>
+    Command.runWith(command, { version: options.version })(args).pipe(
+      Effect.catch((error) => {
+        if (CliError.isCliError(error) && error._tag === "ShowHelp") {
+          // Help was shown: asked for (a command without its subcommand), or a usage error, already reported.
+          return error.errors.length === 0
+            ? Effect.void
+            : Effect.fail(new CliFailed({ message: error.errors.map((e) => oneLine(e.message)).join("; ") }))
+        }
+        const message = oneLine(options.describe?.(error) ?? describeError(error))
+        return Effect.andThen(Console.error(message), Effect.fail(new CliFailed({ message })))
+      }),
+      Effect.provideService(CliConfig.CliConfig, cliConfig),
+      Effect.provideService(CliOutput.Presenter, presenter)
+    )
+
+/**
+ * {@link runWith} on the command line's arguments.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run =
+  (options: RunOptions) =>
+  <Name extends string, Input, E, R, ContextInput>(
+    command: Command.Command<Name, Input, ContextInput, E, R>
+  ): Effect.Effect<void, CliFailed, R | Command.Environment> =>
+    Stdio.Stdio.use(({ args }) => Effect.flatMap(args, runWith(command, options)))

@@ -38,12 +38,13 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, Effect, Result, Schedule, Schema } from "effect"
+import { Cause, type DateTime, Effect, Exit, Metric, Option, Result, Schedule, Schema } from "effect"
 import type * as Decider from "./Decider.ts"
 import type { Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
 import { type AppendError, EventStore, StreamNotFound, WrongExpectedVersion } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
+import * as Observability from "./Observability.ts"
 import type { Position } from "./Position.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
 import type { StoreError } from "./StoreError.ts"
@@ -221,6 +222,32 @@ export interface CommandHandler<Command, Event, State, Error, R = never> {
   ) => Effect.Effect<Loaded<State>, LoadError | StreamNotFound>
 }
 
+/** A command's or error's `_tag`, for spans and metrics. */
+const tagOf = (value: unknown): string => {
+  const tag = (value as { readonly _tag?: unknown } | null | undefined)?._tag
+  return typeof tag === "string" ? tag : "unknown"
+}
+
+/** Annotates the command's span with its attempts and outcome, and counts the outcome. */
+const reportOutcome = (
+  command: string,
+  attempts: number,
+  exit: Exit.Exit<{ readonly events: ReadonlyArray<unknown> }, unknown>
+) => {
+  const outcome = Exit.isSuccess(exit)
+    ? exit.value.events.length === 0
+      ? "unchanged"
+      : "appended"
+    : Option.match(Cause.findErrorOption(exit.cause), {
+        onSome: tagOf,
+        onNone: () => (Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect")
+      })
+  return Effect.andThen(
+    Effect.annotateCurrentSpan({ attempts, outcome }),
+    Metric.update(Metric.withAttributes(Observability.commands, { command, outcome }), 1)
+  )
+}
+
 const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("2 millis").pipe(
   Schedule.jittered,
   Schedule.upTo({ times: 10 })
@@ -311,7 +338,9 @@ export const make = <
         if (decider.isTerminal?.(loaded.state) === true) {
           return yield* new StreamTerminated({ stream, version: loaded.version })
         }
-        const decided = decider.decide(command, loaded.state)
+        const decided = yield* Effect.sync(() => decider.decide(command, loaded.state)).pipe(
+          Effect.withSpan("CommandHandler.decide", { attributes: { stream, version: loaded.version } })
+        )
         if (Result.isFailure(decided)) return yield* Effect.fail(decided.failure)
         const events = decided.success
         const unchanged = { outcome: { ...loaded, events: [], positions: [], attempts: attempts.n }, snapshotVersion }
@@ -339,26 +368,30 @@ export const make = <
       command,
       handleOptions
     ) => {
-      const run = Effect.suspend(() => {
+      const tag = tagOf(command)
+      return Effect.suspend(() => {
         const attempts = { n: 0 }
-        return attempt(stream, command, handleOptions, attempts).pipe(
-          Effect.retry({
-            schedule: retry,
-            // A conflict with another writer is retried; one with the caller's own expectation is not.
-            while: (error) =>
-              handleOptions?.expectedVersion === undefined &&
-              (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
-          }),
-          Effect.tap(({ outcome, snapshotVersion }) => loader.maybeSnapshot(stream, snapshotVersion, outcome)),
-          Effect.map(({ outcome }) => outcome)
+        // The events carry this span as their trace context (unless the caller gave one).
+        const run = Effect.flatMap(Observability.withTraceParent(handleOptions?.metadata), (metadata) =>
+          attempt(stream, command, { ...handleOptions, metadata }, attempts).pipe(
+            Effect.retry({
+              schedule: retry,
+              // A conflict with another writer is retried; one with the caller's own expectation is not.
+              while: (error) =>
+                handleOptions?.expectedVersion === undefined &&
+                (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
+            }),
+            Effect.tap(({ outcome, snapshotVersion }) => loader.maybeSnapshot(stream, snapshotVersion, outcome)),
+            Effect.map(({ outcome }) => outcome)
+          )
         )
-      })
-      return Effect.flatMap(unitOfWork.active, (inUnit) =>
-        // Inside a caller's unit of work (say, a process manager's projector batch) the store holds
-        // the stream until that unit ends. Queueing here as well could deadlock: a command holding
-        // the queue would wait for the store, and the unit for the queue.
-        inUnit ? run : withStreamLock(stream, run)
-      ).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream } }))
+        return Effect.flatMap(unitOfWork.active, (inUnit) =>
+          // Inside a caller's unit of work (say, a process manager's projector batch) the store holds
+          // the stream until that unit ends. Queueing here as well could deadlock: a command holding
+          // the queue would wait for the store, and the unit for the queue.
+          inUnit ? run : withStreamLock(stream, run)
+        ).pipe(Effect.onExit((exit) => reportOutcome(tag, attempts.n, exit)))
+      }).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream, command: tag } }))
     }
 
     const loadAsOf: CommandHandler<Command, Event, State, Error, RInline>["loadAsOf"] = (stream, asOf) => {

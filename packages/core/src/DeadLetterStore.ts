@@ -1,6 +1,8 @@
 /**
  * The dead-letter store: events a projection could not handle, parked with
- * the error so the projection can go on, listed and replayed once fixed.
+ * the error so the projection can go on, listed and replayed once fixed, or
+ * discarded when the fix is to skip them (who discarded each, when and why is
+ * kept).
  *
  * @since 0.1.0
  */
@@ -24,6 +26,32 @@ export interface ParkedEvent {
 }
 
 /**
+ * A parked event taken off the active list without being handled: the fix
+ * was to skip it. Kept, with who discarded it, when and why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DiscardedEvent extends ParkedEvent {
+  /** Why it was discarded, in the operator's words. */
+  readonly reason: string
+  /** Who discarded it (a user name, a tool). */
+  readonly discardedBy: string
+  readonly discardedAt: DateTime.Utc
+}
+
+/**
+ * Why and by whom a parked event is discarded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Discard {
+  readonly reason: string
+  readonly by: string
+}
+
+/**
  * @since 0.1.0
  * @category services
  */
@@ -36,5 +64,17 @@ export class DeadLetterStore extends Context.Service<
     readonly list: (projection?: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, StoreError>
     readonly get: (projection: string, eventId: string) => Effect.Effect<Option.Option<ParkedEvent>, StoreError>
     readonly remove: (projection: string, eventId: string) => Effect.Effect<void, StoreError>
+    /**
+     * Takes a parked event off the active list without handling it, and
+     * records who discarded it, when and why; `None` when no such event is
+     * parked. Discarding an event parked again later adds another record.
+     */
+    readonly discard: (
+      projection: string,
+      eventId: string,
+      discard: Discard
+    ) => Effect.Effect<Option.Option<DiscardedEvent>, StoreError>
+    /** The discarded events of one projection (or of all), in the order they were discarded. */
+    readonly discarded: (projection?: string) => Effect.Effect<ReadonlyArray<DiscardedEvent>, StoreError>
   }
 >()("@chronicle/core/DeadLetterStore") {}

@@ -14,8 +14,8 @@ import * as StreamName from "./StreamName.ts"
 
 /**
  * Metadata every event carries: correlation id (the conversation it belongs
- * to), causation id (the message that caused it), actor (who asked) and
- * free-form fields.
+ * to), causation id (the message that caused it), actor (who asked), the
+ * trace context of the span that caused it and free-form fields.
  *
  * @since 0.1.0
  * @category models
@@ -24,6 +24,12 @@ export interface Metadata {
   readonly correlationId?: string | undefined
   readonly causationId?: string | undefined
   readonly actor?: string | undefined
+  /**
+   * The span that caused the event, as a W3C `traceparent`
+   * (`00-<trace id>-<span id>-<flags>`): a projector's span links to it.
+   * The command handler fills it from the current span when not given.
+   */
+  readonly traceParent?: string | undefined
   readonly extra?: { readonly [key: string]: unknown } | undefined
 }
 
@@ -37,6 +43,7 @@ export const Metadata: Schema.Codec<Metadata> = Schema.Struct({
   correlationId: Schema.optional(Schema.String),
   causationId: Schema.optional(Schema.String),
   actor: Schema.optional(Schema.String),
+  traceParent: Schema.optional(Schema.String),
   extra: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
 })
 

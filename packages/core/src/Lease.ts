@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
+import { Context, type Effect, type Option, Schema, type Scope } from "effect"
 import type { StoreError } from "./StoreError.ts"
 
 /**
@@ -27,9 +27,26 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
 }
 
 /**
+ * Who holds a lease.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Holder {
+  /**
+   * Who: on PostgreSQL the lease session's `application_name`
+   * (`chronicle:<host>:<pid>`), in memory the holding fiber.
+   */
+  readonly label: string
+  /** Where its session runs, when the store knows (PostgreSQL: backend pid and client address). */
+  readonly session?: string | undefined
+}
+
+/**
  * `acquire(name)` waits until the lease of `name` is held, holds it until the
  * scope closes, and returns an effect that fails with {@link LeaseLost} when
- * the lease is lost (and never completes otherwise).
+ * the lease is lost (and never completes otherwise). `holder(name)` says who
+ * holds the lease of `name` now, if anyone (what `projections status` shows).
  *
  * @since 0.1.0
  * @category services
@@ -38,5 +55,6 @@ export class Lease extends Context.Service<
   Lease,
   {
     readonly acquire: (name: string) => Effect.Effect<Effect.Effect<never, LeaseLost>, StoreError, Scope.Scope>
+    readonly holder: (name: string) => Effect.Effect<Option.Option<Holder>, StoreError>
   }
 >()("@chronicle/core/Lease") {}

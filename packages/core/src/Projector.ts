@@ -32,6 +32,7 @@ import * as batchHandler from "./internal/batchHandler.ts"
 import * as projectorMetrics from "./internal/projectorMetrics.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 import { Lease, type LeaseLost } from "./Lease.ts"
+import * as ProjectorStatus from "./ProjectorStatus.ts"
 
 /**
  * A projection stopped on an event it could not handle, under the `halt`
@@ -289,7 +290,8 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
  * A layer that runs projections as fibers for the life of the app. A store
  * failure, a lost lease or a checkpoint moved by another process restarts a
  * projection from its checkpoint; a halted projection stays stopped and logs
- * why.
+ * why. Each projection's state goes to the `ProjectorStatus` in context, if
+ * any (say, for a readiness check).
  *
  * @since 0.1.0
  * @category layers
@@ -300,24 +302,36 @@ export const layer = <R>(
   Layer.effectDiscard(
     Effect.forEach(
       projections,
-      (projection) =>
-        run(projection).pipe(
+      (projection) => {
+        const name = Projection.checkpointName(projection)
+        // Reported to the ProjectorStatus in context, if any; the last error outlives a restart.
+        let lastError: string | undefined
+        const running = Effect.suspend(() => ProjectorStatus.report(name, { state: "running", lastError }))
+        return Effect.andThen(running, run(projection)).pipe(
           // A store failure, a lost lease or a fenced checkpoint: start again from the stored
           // checkpoint (waiting for the lease). Only a halted projection stays stopped.
-          Effect.tapError((error) =>
-            error._tag === "ProjectionHalted"
+          Effect.tapError((error) => {
+            lastError = error.message
+            return error._tag === "ProjectionHalted"
               ? Effect.void
-              : Effect.logWarning(`Projection ${Projection.checkpointName(projection)} restarts`, error.message)
-          ),
+              : Effect.andThen(
+                  ProjectorStatus.report(name, { state: "restarting", lastError }),
+                  Effect.logWarning(`Projection ${name} restarts`, error.message)
+                )
+          }),
           Effect.retry({
             while: (error) => error._tag !== "ProjectionHalted",
             schedule: Schedule.spaced("1 second")
           }),
           Effect.catch((error) =>
-            Effect.logError(`Projection ${Projection.checkpointName(projection)} stopped`, error.message)
+            Effect.andThen(
+              ProjectorStatus.report(name, { state: "halted", lastError }),
+              Effect.logError(`Projection ${name} stopped`, error.message)
+            )
           ),
           Effect.forkScoped
-        ),
+        )
+      },
       { discard: true }
     )
   )

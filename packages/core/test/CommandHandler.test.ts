@@ -137,7 +137,31 @@ describe("CommandHandler", () => {
       yield* orders.handle(stream, place("meta"), { metadata })
       const store = yield* EventStore.EventStore
       const [envelope] = yield* Stream.runCollect(store.readStream(stream))
-      assert.deepStrictEqual(envelope!.metadata, metadata)
+      const { traceParent, ...rest } = envelope!.metadata
+      assert.deepStrictEqual(rest, metadata)
+      assert.match(traceParent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+    }).pipe(Effect.provide(Stores))
+  )
+
+  it.effect("stores the command's span as the events' traceParent, unless the caller gave one", () =>
+    Effect.gen(function* () {
+      const orders = yield* CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents })
+      const store = yield* EventStore.EventStore
+      const traced = StreamName.make("order", "traced")
+      const outer = yield* Effect.gen(function* () {
+        yield* orders.handle(traced, place("traced"))
+        return yield* Effect.currentSpan
+      }).pipe(Effect.withSpan("caller"))
+      const [envelope] = yield* Stream.runCollect(store.readStream(traced))
+      const [, traceId, spanId] = (envelope!.metadata.traceParent ?? "").split("-")
+      assert.strictEqual(traceId, outer.traceId, "the command's span is in the caller's trace")
+      assert.notStrictEqual(spanId, outer.spanId, "it is the command's own span, not the caller's")
+
+      const given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      const kept = StreamName.make("order", "kept")
+      yield* orders.handle(kept, place("kept"), { metadata: { traceParent: given } })
+      const [keptEnvelope] = yield* Stream.runCollect(store.readStream(kept))
+      assert.strictEqual(keptEnvelope!.metadata.traceParent, given)
     }).pipe(Effect.provide(Stores))
   )
 

@@ -1,8 +1,8 @@
 /**
  * Which PostgreSQL to use, decided in one place for the app, the demo, the
  * benchmarks and the test harness: the configured `DATABASE_URL` when it is
- * set, otherwise an embedded server ({@link PgServer}) that runs for as long
- * as the scope is open.
+ * set, otherwise an embedded server ({@link PgServer}): on a data folder, the
+ * one already running there for another process, or one started now.
  *
  * @example
  * ```ts
@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import { Config, Effect, Option, Schema } from "effect"
+import * as sharedServer from "./internal/sharedServer.ts"
 import * as PgServer from "./PgServer.ts"
 
 /**
@@ -51,8 +52,17 @@ export interface Options {
 
 /**
  * The URL of the PostgreSQL to use: `DATABASE_URL` from the configuration
- * when it is set (nothing is started), otherwise the URL of an embedded server
- * started now and stopped when the scope closes.
+ * when it is set (nothing is started), otherwise an embedded server.
+ *
+ * On a `dataDir` the server is shared by every process that uses the folder:
+ * the running server is recorded in `<dataDir>/chronicle-server.json`, a
+ * process uses the recorded server when it is alive and starts one only when
+ * none runs (never two on one folder: a lock file `<dataDir>.lock` guards the
+ * start), and the last process to close its scope stops it. So an app's CLI
+ * reaches the database of the running app, and leaves it running. Without a
+ * `dataDir`, a throw-away server starts now and stops when the scope closes.
+ * `CHRONICLE_DATA_DIR` in the configuration, when set, is the data folder
+ * (in place of `dataDir`).
  *
  * @since 0.1.0
  * @category constructors
@@ -60,14 +70,18 @@ export interface Options {
 export const configuredOrEmbedded = Effect.fn("DatabaseUrl.configuredOrEmbedded")(function* (options: Options = {}) {
   const configured = yield* Config.option(Config.String("DATABASE_URL"))
   if (Option.isSome(configured)) return configured.value
-  yield* Effect.logInfo(
-    options.dataDir === undefined
-      ? "Starting a throw-away PostgreSQL…"
-      : `Starting the embedded PostgreSQL in ${options.dataDir}…`
-  )
+  const { log } = options
+  const dataDir = Option.getOrElse(yield* Config.option(Config.String("CHRONICLE_DATA_DIR")), () => options.dataDir)
+  if (dataDir !== undefined) {
+    return yield* Effect.mapError(
+      sharedServer.use({ dataDir, log }),
+      (cause) => new ServerStartFailed({ reason: cause._tag === "SharedServerFailed" ? cause.reason : cause.message })
+    )
+  }
+  yield* Effect.logInfo("Starting a throw-away PostgreSQL…")
   const server = yield* Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => PgServer.start({ dataDir: options.dataDir, log: options.log }),
+      try: () => PgServer.start({ log }),
       catch: (cause) => new ServerStartFailed({ reason: cause instanceof Error ? cause.message : String(cause) })
     }),
     (server) => Effect.promise(() => server.stop())

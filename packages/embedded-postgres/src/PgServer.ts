@@ -38,6 +38,8 @@ export interface PgServer {
   readonly url: string
   readonly port: number
   readonly dataDir: string
+  /** The server's process id (a new one after {@link PgServer.restart}). */
+  readonly pid: number
   /** Kills the server the way a crash would (immediate shutdown: no checkpoint, no clean stop). */
   readonly crash: () => Promise<void>
   /** Starts the server again on the same data directory (after {@link PgServer.crash}). */
@@ -60,6 +62,12 @@ export interface StartOptions {
   readonly postgresFlags?: ReadonlyArray<string> | undefined
   /** Receives the server's log lines. */
   readonly log?: ((line: string) => void) | undefined
+  /**
+   * Run the server in a session of its own, for a server other processes
+   * share: a Ctrl-C in this process's terminal does not reach it, and it keeps
+   * running when this process exits without calling `stop`.
+   */
+  readonly detached?: boolean | undefined
 }
 
 /**
@@ -218,7 +226,7 @@ const launch = (binaries: Binaries, dataDir: string, port: number, options: Star
         "unix_socket_directories=",
         ...(options.postgresFlags ?? [])
       ],
-      { ...user, env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"] }
+      { ...user, env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "pipe"], detached: options.detached }
     )
     let output = ""
     let ready = false
@@ -242,6 +250,7 @@ const launch = (binaries: Binaries, dataDir: string, port: number, options: Star
       running.delete(child)
       if (!ready) reject(new Error(`PostgreSQL exited during start-up (code ${code}, signal ${signal}):\n${output}`))
     })
+    if (options.detached === true) return
     running.add(child)
     if (!exitListener) {
       exitListener = true
@@ -289,6 +298,9 @@ export const start = async (options: StartOptions = {}): Promise<PgServer> => {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
+    get pid() {
+      return server.pid ?? -1
+    },
     crash: () => signalAndWait(server, "SIGQUIT"), // PostgreSQL's immediate shutdown
     restart: async () => {
       server = await launch(binaries, dataDir, port, options, user)

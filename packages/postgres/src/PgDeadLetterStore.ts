@@ -1,6 +1,7 @@
 /**
- * The PostgreSQL `DeadLetterStore`: parked events in `<schema>.dead_letters`,
- * on the `SqlClient` in context. Inside a projector batch an event is parked
+ * The PostgreSQL `DeadLetterStore`: parked events in `<schema>.dead_letters`
+ * (discarded ones move to `<schema>.discarded_dead_letters`), on the
+ * `SqlClient` in context. Inside a projector batch an event is parked
  * in the batch's transaction, with its checkpoint.
  *
  * @since 0.1.0
@@ -26,6 +27,12 @@ interface Row {
   readonly parked_at: Date
 }
 
+interface DiscardedRow extends Row {
+  readonly reason: string
+  readonly discarded_by: string
+  readonly discarded_at: Date
+}
+
 /** A row as a parked event; an envelope that does not decode is a `StoreError` of `operation`. */
 const toParked =
   (operation: string) =>
@@ -39,6 +46,17 @@ const toParked =
         parkedAt: DateTime.fromDateUnsafe(row.parked_at)
       })
     })
+
+/** A row of `discarded_dead_letters` as a discarded event. */
+const toDiscarded =
+  (operation: string) =>
+  (row: DiscardedRow): Effect.Effect<DeadLetterStore.DiscardedEvent, StoreError.StoreError> =>
+    Effect.map(toParked(operation)(row), (parked) => ({
+      ...parked,
+      reason: row.reason,
+      discardedBy: row.discarded_by,
+      discardedAt: DateTime.fromDateUnsafe(row.discarded_at)
+    }))
 
 /**
  * Parked events in `<schema>.dead_letters`, listed in log order.
@@ -80,6 +98,31 @@ export const layer = (options?: Options): Layer.Layer<DeadLetterStore.DeadLetter
           sql`DELETE FROM ${table}.dead_letters WHERE projection = ${projection} AND event_id::text = ${eventId.toLowerCase()}`.pipe(
             Effect.asVoid,
             mapSqlError("DeadLetterStore.remove")
+          ),
+        discard: (projection, eventId, { by, reason }) =>
+          sql<DiscardedRow>`WITH moved AS (
+                DELETE FROM ${table}.dead_letters
+                WHERE projection = ${projection} AND event_id::text = ${eventId.toLowerCase()}
+                RETURNING *
+              )
+              INSERT INTO ${table}.discarded_dead_letters
+                (projection, event_id, envelope, error, commit_position, sequence, parked_at, reason, discarded_by)
+              SELECT projection, event_id, envelope, error, commit_position, sequence, parked_at, ${reason}, ${by} FROM moved
+              RETURNING projection, envelope, error, parked_at, reason, discarded_by, discarded_at`.pipe(
+            Effect.flatMap((rows) =>
+              rows[0] === undefined
+                ? Effect.succeedNone
+                : Effect.asSome(toDiscarded("DeadLetterStore.discard")(rows[0]))
+            ),
+            mapSqlError("DeadLetterStore.discard")
+          ),
+        discarded: (projection) =>
+          sql<DiscardedRow>`SELECT projection, envelope, error, parked_at, reason, discarded_by, discarded_at
+                   FROM ${table}.discarded_dead_letters
+                   ${projection === undefined ? sql.literal("") : sql`WHERE projection = ${projection}`}
+                   ORDER BY id`.pipe(
+            Effect.flatMap(Effect.forEach(toDiscarded("DeadLetterStore.discarded"))),
+            mapSqlError("DeadLetterStore.discarded")
           )
       })
     })

@@ -29,9 +29,9 @@
  *
  * @since 0.1.0
  */
-import { AppendCheck, EventStore, Position, ReadCheck, StreamName } from "@chronicle/core"
+import { AppendCheck, EventStore, Observability, Position, ReadCheck, StreamName } from "@chronicle/core"
 import { PgClient } from "@effect/sql-pg"
-import { Array as Arr, Deferred, Duration, Effect, Layer, Option, Result, Schedule, Stream } from "effect"
+import { Array as Arr, Deferred, Duration, Effect, Layer, Metric, Option, Result, Schedule, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, columns, toEnvelope } from "./internal/eventRows.ts"
@@ -58,7 +58,27 @@ export interface Options extends internalOptions.Options {
   readonly notifyInterval?: Duration.Input | undefined
   /** Run the migrations when the layer is built (default true). */
   readonly migrate?: boolean | undefined
+  /** How often to update {@link horizonStalledSeconds} (default 5 s). */
+  readonly horizonInterval?: Duration.Input | undefined
 }
+
+/**
+ * The stalled-log-horizon signal: for how many seconds committed events have
+ * been held back from readers because an older transaction is still open
+ * (readers see the log only below the oldest running transaction; 0 when
+ * they see every commit). Growing values mean one long transaction keeps
+ * every subscription and projection waiting: find it in `pg_stat_activity`
+ * (oldest `xact_start` with a `backend_xid`) and end it.
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const horizonStalledSeconds = Metric.gauge("chronicle_log_horizon_stalled_seconds", {
+  description: "Seconds committed events have waited behind an older open transaction (0: readers see every commit)"
+})
+
+/** Failed subscription reads (250 ms apart) before a warning. */
+const outageWarning = 8
 
 /**
  * Builds the store on the `SqlClient` (and `PgClient`, for `LISTEN`) in
@@ -78,6 +98,17 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   if (options?.migrate !== false) yield* PgSchema.migrate(schema)
 
   const wakeUps = yield* WakeUps.make(sql, pg, schema, notifyInterval)
+
+  // The oldest committed event readers cannot see yet: how long the horizon has been stuck.
+  const stalled = Metric.withAttributes(horizonStalledSeconds, { schema })
+  yield* sql<{ seconds: number }>`
+    SELECT coalesce(extract(epoch FROM clock_timestamp() - min(recorded_at)), 0)::float8 AS seconds
+    FROM ${sql(schema)}.events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())`.pipe(
+    Effect.flatMap(([row]) => Metric.update(stalled, row?.seconds ?? 0)),
+    Effect.ignore,
+    Effect.repeat(Schedule.spaced(options?.horizonInterval ?? "5 seconds")),
+    Effect.forkScoped
+  )
 
   const append: EventStore.EventStore["Service"]["append"] = (stream, events, expectedVersion) => {
     const part = { stream, events, expectedVersion }
@@ -202,8 +233,15 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
         const wakeUp = wakeUps.next()
         // Reading is by position, so after a lost connection the page is simply read again:
         // the subscription waits out an outage instead of failing, and loses or repeats nothing.
+        // Only an outage that lasts is worth a warning: a server shutting down with the app (a
+        // Ctrl-C reaches both) or restarting drops connections for a moment.
+        let failures = 0
         const envelopes = yield* logPage(after, readOptions, batch).pipe(
-          Effect.tapError((error) => Effect.logWarning("Chronicle: subscription read failed; retrying", error.message)),
+          Effect.tapError((error) =>
+            ++failures === outageWarning
+              ? Effect.logWarning("Chronicle: subscription reads have failed for 2 seconds; retrying", error.message)
+              : Effect.logDebug("Chronicle: subscription read failed; retrying", error.message)
+          ),
           Effect.retry({ while: isServerUnavailable, schedule: Schedule.spaced("250 millis") })
         )
         if (envelopes.length === 0) {
@@ -217,21 +255,23 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     )
   }
 
-  return EventStore.EventStore.of({
-    append,
-    appendMany,
-    readStream,
-    streamVersion: (stream) =>
-      StreamName.isStreamName(stream)
-        ? sql<{ version: number }>`SELECT version FROM ${sql(schema)}.streams WHERE stream = ${stream}`.pipe(
-            Effect.map((rows) => rows[0]?.version ?? -1),
-            mapSqlError("EventStore.streamVersion")
-          )
-        : Effect.succeed(-1),
-    readAll,
-    subscribe,
-    head
-  })
+  return EventStore.EventStore.of(
+    Observability.instrument({
+      append,
+      appendMany,
+      readStream,
+      streamVersion: (stream) =>
+        StreamName.isStreamName(stream)
+          ? sql<{ version: number }>`SELECT version FROM ${sql(schema)}.streams WHERE stream = ${stream}`.pipe(
+              Effect.map((rows) => rows[0]?.version ?? -1),
+              mapSqlError("EventStore.streamVersion")
+            )
+          : Effect.succeed(-1),
+      readAll,
+      subscribe,
+      head
+    })
+  )
 })
 
 /**

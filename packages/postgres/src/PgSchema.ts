@@ -286,6 +286,28 @@ const migrations = (
     END;
     $fn$`
     ]
+  ],
+  [
+    3,
+    "discarded dead letters",
+    [
+      // A parked event discarded by an operator moves here with who, when and why; the same
+      // event parked and discarded again gets another row.
+      `CREATE TABLE ${s}.discarded_dead_letters (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      projection text NOT NULL,
+      event_id uuid NOT NULL,
+      envelope json NOT NULL,
+      error text NOT NULL,
+      commit_position bigint NOT NULL,
+      sequence bigint NOT NULL,
+      parked_at timestamptz NOT NULL,
+      reason text NOT NULL,
+      discarded_by text NOT NULL,
+      discarded_at timestamptz NOT NULL DEFAULT statement_timestamp()
+    )`,
+      `CREATE INDEX discarded_dead_letters_projection ON ${s}.discarded_dead_letters (projection, id)`
+    ]
   ]
 ]
 
@@ -325,3 +347,23 @@ export const migrate = Effect.fn("PgSchema.migrate")(function* (
   schema?: string,
   options?: { readonly upTo?: number | undefined }
 ) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+
+/**
+ * The migrations this database lacks, by name (empty when the schema is up
+ * to date): what a readiness check or `migrate` would apply.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const pending = Effect.fn("PgSchema.pending")(function* (schema: string = defaultSchema) {
+  const sql = yield* SqlClient.SqlClient
+  const [exists] = yield* sql<{ table: string | null }>`SELECT to_regclass(${`${quote(schema)}.migrations`}) AS table`
+  const applied = new Set(
+    exists?.table == null
+      ? []
+      : (yield* sql.unsafe<{ id: number }>(`SELECT id FROM ${quote(schema)}.migrations`)).map((row) => row.id)
+  )
+  return migrations(schema)
+    .filter(([id]) => !applied.has(id))
+    .map(([, name]) => name)
+})

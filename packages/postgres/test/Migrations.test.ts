@@ -49,7 +49,7 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
 
       yield* PgSchema.migrate()
       yield* PgSchema.migrate()
-      assert.deepStrictEqual(yield* migrations, [{ id: 1 }, { id: 2 }])
+      assert.deepStrictEqual(yield* migrations, [{ id: 1 }, { id: 2 }, { id: 3 }])
 
       // Exactly one earlier append repeats, with its first result.
       for (const [stream, events] of [

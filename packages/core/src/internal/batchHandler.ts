@@ -1,8 +1,9 @@
-import { Effect, Metric, Option, Result, Schedule } from "effect"
+import { Effect, Metric, Option, Result, Schedule, type Tracer } from "effect"
 import * as CheckpointStore from "../CheckpointStore.ts"
 import { DeadLetterStore } from "../DeadLetterStore.ts"
 import type { Decoded, Envelope } from "../Envelope.ts"
 import { LogOrderConflict } from "../EventStore.ts"
+import * as Observability from "../Observability.ts"
 import * as Position from "../Position.ts"
 import * as Projection from "../Projection.ts"
 import type { StoreError } from "../StoreError.ts"
@@ -19,6 +20,24 @@ const batchRetry = Schedule.exponential("5 millis").pipe(Schedule.jittered, Sche
 /** An error as one line of text, for parked events and halts. */
 export const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : typeof error === "string" ? error : JSON.stringify(error)
+
+/** At most this many links per batch span (OpenTelemetry's default limit). */
+const maxLinks = 128
+
+/** Links to the distinct spans that caused a batch's events (their `traceParent`). */
+const causes = (envelopes: ReadonlyArray<Envelope>): Array<Tracer.SpanLink> => {
+  const seen = new Set<string>()
+  const links: Array<Tracer.SpanLink> = []
+  for (const { metadata } of envelopes) {
+    const traceParent = metadata.traceParent
+    if (traceParent === undefined || seen.has(traceParent)) continue
+    seen.add(traceParent)
+    const link = Observability.linkTo(traceParent)
+    if (Option.isSome(link)) links.push(link.value)
+    if (links.length === maxLinks) break
+  }
+  return links
+}
 
 /**
  * Loads the checkpoint and returns it with a batch handler that handles a
@@ -102,8 +121,16 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
         Effect.andThen(Metric.update(m.handled, envelopes.length)),
         Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
         Effect.as(last),
+        // A batch is a trace of its own, linked to the spans that caused its events.
         Effect.withSpan("Projector.batch", {
-          attributes: { projection: name, events: envelopes.length, to: Position.format(last.position) }
+          root: true,
+          links: causes(envelopes),
+          attributes: {
+            projection: name,
+            batch_size: envelopes.length,
+            first_position: Position.format(envelopes[0]!.position),
+            last_position: Position.format(last.position)
+          }
         })
       )
     }

@@ -19,6 +19,7 @@ import {
   WrongExpectedVersion
 } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
+import * as Observability from "../Observability.ts"
 import * as Position from "../Position.ts"
 import * as ReadCheck from "../ReadCheck.ts"
 import { StoreError } from "../StoreError.ts"
@@ -414,7 +415,7 @@ export const make = (
   }
 
   return {
-    store: {
+    store: Observability.instrument({
       append,
       appendMany,
       readStream,
@@ -422,7 +423,7 @@ export const make = (
       readAll,
       subscribe,
       head
-    },
+    }),
     unitOfWork,
     undoable
   }

@@ -1,7 +1,7 @@
 import { DateTime, Effect, Option, Semaphore } from "effect"
 import { CheckpointConflict, type CheckpointStore, formatOption } from "../CheckpointStore.ts"
-import type { DeadLetterStore, ParkedEvent } from "../DeadLetterStore.ts"
-import type { Lease } from "../Lease.ts"
+import type { DeadLetterStore, DiscardedEvent, ParkedEvent } from "../DeadLetterStore.ts"
+import type { Holder, Lease } from "../Lease.ts"
 import * as Position from "../Position.ts"
 import type { Snapshot, SnapshotStore } from "../SnapshotStore.ts"
 
@@ -61,6 +61,7 @@ export const checkpointStore = (undoable: Undoable): CheckpointStore["Service"] 
 /** Parked events in memory; parking inside a unit of work rolls back with it. */
 export const deadLetterStore = (undoable: Undoable): DeadLetterStore["Service"] => {
   const parked = new Map<string, ParkedEvent>()
+  const discarded: Array<DiscardedEvent> = []
   const key = (projection: string, eventId: string) => `${projection}\u0000${eventId.toLowerCase()}`
   return {
     park: (entry) =>
@@ -74,14 +75,30 @@ export const deadLetterStore = (undoable: Undoable): DeadLetterStore["Service"] 
           .sort((a, b) => Position.Order(a.envelope.position, b.envelope.position))
       ),
     get: (projection, eventId) => Effect.sync(() => Option.fromUndefinedOr(parked.get(key(projection, eventId)))),
-    remove: (projection, eventId) => write(parked, key(projection, eventId), undefined, undoable)
+    remove: (projection, eventId) => write(parked, key(projection, eventId), undefined, undoable),
+    discard: (projection, eventId, { by, reason }) =>
+      Effect.suspend(() => {
+        const entry = parked.get(key(projection, eventId))
+        if (entry === undefined) return Effect.succeedNone
+        return Effect.gen(function* () {
+          const record: DiscardedEvent = { ...entry, reason, discardedBy: by, discardedAt: yield* DateTime.now }
+          yield* write(parked, key(projection, eventId), undefined, undoable)
+          discarded.push(record)
+          yield* undoable(() => void discarded.splice(discarded.lastIndexOf(record), 1))
+          return Option.some(record)
+        })
+      }),
+    discarded: (projection) =>
+      Effect.sync(() => discarded.filter((d) => projection === undefined || d.projection === projection))
   }
 }
 
-/** Leases in one process: one holder per projection at a time, the others wait. */
+/** Leases in one process: one holder per projection at a time, the others wait; the holder is its fiber. */
 export const lease = (): Lease["Service"] => {
   const held = new Map<string, Semaphore.Semaphore>()
+  const holders = new Map<string, Holder>()
   return {
+    holder: (name) => Effect.sync(() => Option.fromUndefinedOr(holders.get(name))),
     acquire: (name) =>
       Effect.suspend(() => {
         let semaphore = held.get(name)
@@ -92,7 +109,17 @@ export const lease = (): Lease["Service"] => {
         const taken = semaphore
         // In one process a lease is never lost: it is held until the projector's scope closes. The wait for
         // it stays interruptible (unlike an `acquireRelease` acquisition), so a waiting projector can stop.
-        return Effect.as(taken.takeScoped(1), Effect.never)
+        return Effect.gen(function* () {
+          yield* taken.takeScoped(1)
+          const holder: Holder = { label: `fiber #${yield* Effect.fiberId} in this process` }
+          holders.set(name, holder)
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              if (holders.get(name) === holder) holders.delete(name)
+            })
+          )
+          return Effect.never
+        })
       })
   }
 }

@@ -101,6 +101,11 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
           snapshotVersion: Option.match(fromSnapshot, { onNone: () => -1, onSome: (s) => s.version })
         })
       )
+    ).pipe(
+      Effect.tap(({ loaded, snapshotVersion }) =>
+        Effect.annotateCurrentSpan({ version: loaded.version, snapshot_version: snapshotVersion })
+      ),
+      Effect.withSpan("CommandHandler.load", { attributes: { stream } })
     )
 
   /**

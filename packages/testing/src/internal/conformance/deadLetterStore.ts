@@ -1,4 +1,5 @@
-// Store conformance: the `DeadLetterStore` keeps each projection's parked events, in log order, exactly.
+// Store conformance: the `DeadLetterStore` keeps each projection's parked events, in log order, exactly,
+// and a record of each discarded one.
 import { DeadLetterStore, type Envelope, Position, StreamName, UnitOfWork } from "@chronicle/core"
 import { assert } from "@effect/vitest"
 import { DateTime, Effect, Option } from "effect"
@@ -162,6 +163,85 @@ export const deadLetterStore = (it: It<DeadLetterStore.DeadLetterStore | UnitOfW
         assert.deepStrictEqual(
           (yield* deadLetters.list(p)).map((e) => comparable(e.envelope)),
           [comparable(envelope)]
+        )
+      }),
+    testTimeout
+  )
+
+  it.effect(
+    "discarding takes a parked event off the list and keeps who discarded it, when and why",
+    () =>
+      Effect.gen(function* () {
+        const { deadLetters, get, listed, projection } = yield* fixture
+        const p = projection("discard")
+        const [skipped, kept] = [envelopeAt(Position.make(9n, 1n)), envelopeAt(Position.make(9n, 2n))]
+        yield* deadLetters.park({ projection: p, envelope: skipped, error: "cannot handle" })
+        yield* deadLetters.park({ projection: p, envelope: kept, error: "still parked" })
+        const before = yield* DateTime.now
+        const discard = { reason: `a test event; it's "ünï" 😀`, by: "alice'; --" }
+        // Ids match whatever their case.
+        const record = yield* deadLetters.discard(p, skipped.eventId.toUpperCase(), discard)
+        assert.isTrue(Option.isSome(record), "the parked event was discarded")
+        assert.deepStrictEqual(yield* listed(p), [kept.eventId])
+        assert.isUndefined(yield* get(p, skipped.eventId))
+        const discarded = yield* deadLetters.discarded(p)
+        assert.deepStrictEqual(
+          discarded.map((d) => [d.projection, comparable(d.envelope), d.error, d.reason, d.discardedBy]),
+          [[p, comparable(skipped), "cannot handle", discard.reason, discard.by]]
+        )
+        assert.deepStrictEqual(Option.getOrUndefined(record), discarded[0])
+        const at = DateTime.toEpochMillis(discarded[0]!.discardedAt)
+        assert.isTrue(DateTime.isUtc(discarded[0]!.discardedAt), "discardedAt is Utc")
+        assert.isTrue(Math.abs(at - DateTime.toEpochMillis(before)) < clockSkewMillis, "discardedAt is about now")
+        assert.isAtLeast(at, DateTime.toEpochMillis(discarded[0]!.parkedAt), "discarded after it was parked")
+
+        // Nothing parked under that id (any more, or for another projection): nothing to discard.
+        assert.isTrue(Option.isNone(yield* deadLetters.discard(p, skipped.eventId, discard)))
+        assert.isTrue(Option.isNone(yield* deadLetters.discard(projection("other"), kept.eventId, discard)))
+        assert.deepStrictEqual(yield* listed(p), [kept.eventId])
+        assert.deepStrictEqual(yield* deadLetters.discarded(projection("other")), [])
+
+        // Parked again (say, by a rebuild) and discarded again: a second record, in discard order.
+        yield* deadLetters.park({ projection: p, envelope: skipped, error: "again" })
+        yield* deadLetters.discard(p, skipped.eventId, { reason: "second time", by: "bob" })
+        assert.deepStrictEqual(
+          (yield* deadLetters.discarded(p)).map((d) => [d.envelope.eventId, d.error, d.reason]),
+          [
+            [skipped.eventId, "cannot handle", discard.reason],
+            [skipped.eventId, "again", "second time"]
+          ]
+        )
+        const all = (yield* deadLetters.discarded()).filter((d) => d.projection === p)
+        assert.strictEqual(all.length, 2, "listing every projection's discarded events includes these")
+      }),
+    testTimeout
+  )
+
+  it.effect(
+    "a discard inside a failing unit of work rolls back with it",
+    () =>
+      Effect.gen(function* () {
+        const { deadLetters, listed, projection } = yield* fixture
+        const unit = yield* UnitOfWork.UnitOfWork
+        const p = projection("discard-unit")
+        const envelope = envelopeAt(Position.make(11n, 0n))
+        yield* deadLetters.park({ projection: p, envelope, error: "parked" })
+        const failure = yield* Effect.flip(
+          unit.run(
+            Effect.andThen(
+              deadLetters.discard(p, envelope.eventId, { reason: "rolled back", by: "test" }),
+              Effect.fail("the unit gives up" as const)
+            )
+          )
+        )
+        assert.strictEqual(failure, "the unit gives up")
+        assert.deepStrictEqual(yield* listed(p), [envelope.eventId])
+        assert.deepStrictEqual(yield* deadLetters.discarded(p), [])
+        yield* unit.run(deadLetters.discard(p, envelope.eventId, { reason: "committed", by: "test" }))
+        assert.deepStrictEqual(yield* listed(p), [])
+        assert.deepStrictEqual(
+          (yield* deadLetters.discarded(p)).map((d) => d.reason),
+          ["committed"]
         )
       }),
     testTimeout

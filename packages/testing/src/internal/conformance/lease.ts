@@ -1,7 +1,8 @@
-// Store conformance: a `Lease` has one holder per name at a time; the others wait their turn.
+// Store conformance: a `Lease` has one holder per name at a time, the others wait their turn; `holder`
+// says who it is.
 import { Lease } from "@chronicle/core"
 import { assert } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option } from "effect"
+import { Deferred, Effect, Fiber, Option, Schedule } from "effect"
 import { type It, randomCategory, testTimeout, within } from "./fixture.ts"
 
 /** How long a test gives a store to let a second holder in wrongly (PostgreSQL polls every 500 ms). */
@@ -111,6 +112,39 @@ export const lease = (it: It<Lease.Lease>): void => {
         yield* next.acquired
         yield* next.release
         assert.strictEqual(most(n), 1)
+      }),
+    testTimeout
+  )
+
+  it.effect(
+    "holder says who holds a lease: nobody while it is free, the holder while others wait, nobody once released",
+    () =>
+      Effect.gen(function* () {
+        const { holder, lease, name } = yield* fixture
+        const n = name("held-by")
+        const current = Effect.map(lease.holder(n), Option.getOrUndefined)
+        assert.isUndefined(yield* current, "nobody holds a lease never taken")
+        const first = yield* holder(n)
+        yield* first.acquired
+        const byFirst = yield* current
+        assert.isDefined(byFirst, "the lease has a holder")
+        assert.isAbove(byFirst!.label.length, 0, "the holder has a label")
+        assert.isTrue(Option.isNone(yield* lease.holder(name("other"))), "another name's lease is free")
+        const second = yield* holder(n)
+        yield* Effect.sleep(contention)
+        assert.deepStrictEqual(yield* current, byFirst, "a waiting acquire does not hold the lease")
+        yield* first.release
+        yield* second.acquired
+        const bySecond = yield* current
+        assert.isDefined(bySecond)
+        assert.notDeepEqual(bySecond, byFirst, "the new holder is told apart from the first")
+        yield* second.release
+        // A released session may linger a moment in the server's views.
+        yield* within(
+          Effect.repeat(current, { until: (h) => h === undefined, schedule: Schedule.spaced("50 millis") }),
+          acquireTimeout,
+          () => `the lease ${n} still had a holder after it was released`
+        )
       }),
     testTimeout
   )

@@ -33,6 +33,7 @@ export const readingBack = (it: It<EventStore.EventStore>): void => {
             correlationId: `corr-'"\\😀`,
             causationId: newEventId(),
             actor: "alice'; DROP TABLE events; --",
+            traceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             extra: { ...awkward, n: 3 }
           }
           const events = [
