@@ -630,7 +630,7 @@ export class StreamsApi extends HttpApiGroup.make("streams")
         at: Schema.optional(
           Schema.String.annotate({
             description: "An ISO 8601 time: the state as of then (not with version)",
-            examples: ["2026-11-24T10:00:00Z"]
+            examples: ["2030-01-01T00:00:00Z"]
           })
         )
       },
