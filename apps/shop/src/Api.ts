@@ -3,162 +3,33 @@
  * read models, a stream's raw history and its state as of a version or time.
  * Its OpenAPI document is at `/openapi.json` and a docs page at `/docs`.
  *
- * Every error is an RFC 9457 problem (`application/problem+json`): `type`,
- * `title`, `status`, a `detail` that says what happened and what to do, and
- * typed extension members (`stream`, `expectedVersion`, `actualVersion`…).
- * Commands answer the stream's version as an `ETag`, and take `If-Match`.
+ * Every error is an RFC 9457 problem (`application/problem+json`), one of
+ * those in `Problems.ts`. Commands answer the stream's version as an `ETag`,
+ * and take `If-Match`.
  *
- * Over 300 lines because most of it is the documentation the OpenAPI
- * document shows: summaries, descriptions, limits and working examples.
+ * Over 300 lines because it describes the whole API in one place: every
+ * endpoint with its values, problems and the documentation the OpenAPI
+ * document shows (summaries, descriptions, limits and working examples).
  */
 import { Envelope, ExpectedVersion, Position, StreamName } from "@chronicle/core"
 import { Schema } from "effect"
-import {
-  HttpApi,
-  HttpApiEndpoint,
-  HttpApiError,
-  HttpApiGroup,
-  HttpApiMiddleware,
-  HttpApiSchema,
-  OpenApi
-} from "effect/http-api"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import packageJson from "../package.json" with { type: "json" }
+import { integer, integerParameters, plainComponentNames } from "./internal/openApi.ts"
+import {
+  AlreadyExists,
+  InvalidRequest,
+  NotFound,
+  PayloadTooLarge,
+  PreconditionFailed,
+  Rejected,
+  Terminated,
+  UnsupportedMediaType,
+  VersionConflict,
+  WriteConflict
+} from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
 import * as RequestContext from "./RequestContext.ts"
-
-// ---------------------------------------------------------------------------
-// Problems
-// ---------------------------------------------------------------------------
-
-const Stream = Schema.String.annotate({
-  description: "The stream the problem is about",
-  examples: ["order-order-1001"]
-})
-const Version = Schema.Int.annotate({ description: "A stream version (-1: the stream does not exist)" })
-
-/**
- * 404: no such order, account, stream or route.
- *
- * @since 0.1.0
- * @category problems
- */
-export class NotFound extends HttpApiError.Problem<NotFound>()(
-  "NotFound",
-  { type: "urn:chronicle:problem:not-found", status: 404, title: "Not found" },
-  { stream: Schema.optionalKey(Stream) }
-) {}
-
-/**
- * 409: a create command for an order or account that already exists.
- *
- * @since 0.1.0
- * @category problems
- */
-export class AlreadyExists extends HttpApiError.Problem<AlreadyExists>()(
-  "AlreadyExists",
-  { type: "urn:chronicle:problem:already-exists", status: 409, title: "Already exists" },
-  { stream: Stream, actualVersion: Version }
-) {}
-
-/**
- * 409: the stream is not at the `expectedVersion` the body named.
- *
- * @since 0.1.0
- * @category problems
- */
-export class VersionConflict extends HttpApiError.Problem<VersionConflict>()(
-  "VersionConflict",
-  { type: "urn:chronicle:problem:version-conflict", status: 409, title: "Version conflict" },
-  { stream: Stream, expectedVersion: Version, actualVersion: Version }
-) {}
-
-/**
- * 409: the command's transaction met a concurrent write to the stream;
- * nothing was written, send it again.
- *
- * @since 0.1.0
- * @category problems
- */
-export class WriteConflict extends HttpApiError.Problem<WriteConflict>()(
-  "WriteConflict",
-  { type: "urn:chronicle:problem:write-conflict", status: 409, title: "Concurrent write" },
-  { stream: Stream }
-) {}
-
-/**
- * 412: the stream is not at the version the `If-Match` header named.
- *
- * @since 0.1.0
- * @category problems
- */
-export class PreconditionFailed extends HttpApiError.Problem<PreconditionFailed>()(
-  "PreconditionFailed",
-  { type: "urn:chronicle:problem:precondition-failed", status: 412, title: "Precondition failed" },
-  { stream: Stream, expectedVersion: Version, actualVersion: Version }
-) {}
-
-/**
- * 422: the domain refused the command; `reason` says why.
- *
- * @since 0.1.0
- * @category problems
- */
-export class Rejected extends HttpApiError.Problem<Rejected>()(
-  "Rejected",
-  { type: "urn:chronicle:problem:rejected", status: 422, title: "Command rejected" },
-  { stream: Stream, command: Schema.String, reason: Schema.String }
-) {}
-
-/**
- * 422: the stream reached a terminal state (say, a paid order) and takes no
- * more commands.
- *
- * @since 0.1.0
- * @category problems
- */
-export class Terminated extends HttpApiError.Problem<Terminated>()(
-  "Terminated",
-  { type: "urn:chronicle:problem:terminated", status: 422, title: "Stream terminated" },
-  { stream: Stream, version: Version }
-) {}
-
-/**
- * 400: a request that decodes but still cannot be taken (a time that is not
- * ISO 8601, `If-Match` and `expectedVersion` that disagree). Requests that do
- * not decode get the 400 problem with `errors` of `HttpApiMiddleware.ProblemDetails`.
- *
- * @since 0.1.0
- * @category problems
- */
-export class InvalidRequest extends HttpApiError.Problem<InvalidRequest>()("InvalidRequest", {
-  type: "urn:chronicle:problem:invalid-request",
-  status: 400,
-  title: "Invalid request"
-}) {}
-
-/**
- * 413: the body is over the server's limit (1 MiB); it was not read.
- *
- * @since 0.1.0
- * @category problems
- */
-export class PayloadTooLarge extends HttpApiError.Problem<PayloadTooLarge>()(
-  "PayloadTooLarge",
-  { type: "urn:chronicle:problem:payload-too-large", status: 413, title: "Payload too large" },
-  { maxBytes: Schema.optionalKey(Schema.Int.annotate({ description: "The most bytes a body may hold" })) }
-) {}
-
-/**
- * 415: the body is not `application/json`.
- *
- * @since 0.1.0
- * @category problems
- */
-export class UnsupportedMediaType extends HttpApiError.Problem<UnsupportedMediaType>()(
-  "UnsupportedMediaType",
-  { type: "urn:chronicle:problem:unsupported-media-type", status: 415, title: "Unsupported media type" },
-  { contentType: Schema.optionalKey(Schema.String) }
-) {}
 
 // ---------------------------------------------------------------------------
 // Values
@@ -341,44 +212,6 @@ const integerQuery = {
   fromVersion: { minimum: 0, maximum: ExpectedVersion.maxExact, description: "The first stream version of the page" },
   limit: { minimum: 1, maximum: maxPageSize, description: `The most events in the page (default 100)` }
 } as const
-
-const integer = (name: keyof typeof integerQuery) => {
-  const { maximum, minimum } = integerQuery[name]
-  return Schema.optional(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
-}
-
-/** Documents the integer query parameters as integers (their encoded form is text). */
-const integerParameters = (spec: Record<string, any>) => {
-  for (const item of Object.values(spec.paths ?? {}) as Array<Record<string, any>>)
-    for (const operation of Object.values(item))
-      for (const parameter of operation?.parameters ?? [])
-        if (parameter.in === "query" && Object.hasOwn(integerQuery, parameter.name)) {
-          const { description, ...bounds } = integerQuery[parameter.name as keyof typeof integerQuery]
-          parameter.description = description
-          parameter.schema = { type: "integer", ...bounds }
-        }
-  return spec
-}
-
-/**
- * Names each component schema after its identifier, without the `Encoded`
- * suffix the generator adds when the identifier sits on the decoded side.
- */
-const plainComponentNames = (spec: Record<string, any>) => {
-  const schemas: Record<string, unknown> = spec.components?.schemas ?? {}
-  const renames = Object.keys(schemas).filter(
-    (name) => name.endsWith("Encoded") && !Object.hasOwn(schemas, name.slice(0, -"Encoded".length))
-  )
-  if (renames.length === 0) return spec
-  for (const name of renames) {
-    schemas[name.slice(0, -"Encoded".length)] = schemas[name]
-    delete schemas[name]
-  }
-  const pattern = new RegExp(`"#/components/schemas/(${renames.join("|")})"`, "g")
-  return JSON.parse(
-    JSON.stringify(spec).replace(pattern, (_, name: string) => `"#/components/schemas/${name.slice(0, -7)}"`)
-  )
-}
 
 // ---------------------------------------------------------------------------
 // Endpoints
@@ -606,7 +439,7 @@ export class StreamsApi extends HttpApiGroup.make("streams")
   .add(
     HttpApiEndpoint.get("events", "/streams/:stream/events", {
       params: streamParams,
-      query: { fromVersion: integer("fromVersion"), limit: integer("limit") },
+      query: { fromVersion: integer(integerQuery.fromVersion), limit: integer(integerQuery.limit) },
       success: HttpApiSchema.WithHeaders(Schema.Array(Envelope.Envelope.annotate({ identifier: "Event" })), {
         ...etag,
         link: Schema.optional(
@@ -626,7 +459,7 @@ export class StreamsApi extends HttpApiGroup.make("streams")
     HttpApiEndpoint.get("state", "/streams/:stream/state", {
       params: streamParams,
       query: {
-        version: integer("version"),
+        version: integer(integerQuery.version),
         at: Schema.optional(
           Schema.String.annotate({
             description: "An ISO 8601 time: the state as of then (not with version)",
@@ -672,6 +505,6 @@ export class Api extends HttpApi.make("shop")
         "projectors, and the event store itself. Errors are RFC 9457 problems (application/problem+json). " +
         "Commands answer the stream's version as an ETag and take If-Match; X-Request-Id (else the traceparent's " +
         "trace id) becomes the correlation id of the events a request causes, X-Actor their actor.",
-      transform: (spec) => plainComponentNames(integerParameters(spec))
+      transform: (spec) => plainComponentNames(integerParameters(integerQuery)(spec))
     })
   ) {}

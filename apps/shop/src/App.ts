@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url"
 import { Api } from "./Api.ts"
 import { HandlersLive } from "./Http.ts"
 import * as Operations from "./Operations.ts"
-import * as Problem from "./Problem.ts"
+import * as Problems from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
 import * as RequestContext from "./RequestContext.ts"
 import { Shop } from "./Shop.ts"
@@ -66,7 +66,7 @@ export const Routes = Layer.mergeAll(
   HttpApiScalar.layer(Api, { path: "/docs", scalar: { withDefaultFonts: false, favicon: "data:," } }),
   HttpRouter.add("GET", "/", HttpServerResponse.redirect("/docs", { status: 302 })),
   // Built after RequestContext's, so it runs inside it and its ERROR logs carry the request id.
-  Problem.layer.pipe(Layer.provide(RequestContext.layer)),
+  Problems.layer.pipe(Layer.provide(RequestContext.layer)),
   HttpRouter.cors({
     allowedHeaders: ["content-type", "if-match", "x-request-id", "x-actor", "traceparent"],
     exposedHeaders: ["etag", "link", "location", "x-request-id"],

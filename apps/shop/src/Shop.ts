@@ -23,7 +23,7 @@ import {
   Terminated,
   VersionConflict,
   WriteConflict
-} from "./Api.ts"
+} from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
 
 export class Shop extends Context.Service<

@@ -2,7 +2,7 @@
 import { type CommandHandler, EventStore, MemoryStore, StreamName } from "@chronicle/core"
 import { assert, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { WriteConflict } from "../src/Api.ts"
+import { WriteConflict } from "../src/Problems.ts"
 import { run } from "../src/Shop.ts"
 
 it.effect("a LogOrderConflict answers as a 409 WriteConflict that names the stream and says to send it again", () =>

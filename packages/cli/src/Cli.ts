@@ -25,8 +25,10 @@
  * cli.pipe(Command.provide(Stores), Cli.run({ version: "1.0.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain)
  * ```
  *
- * Over 300 lines because every command is defined here, with the runner that
- * words failures, so the module reads like the CLI's help.
+ * Over 300 lines because every command is defined here, with its arguments,
+ * flags and the words of its failures, so the module reads like the CLI's
+ * help. How output is laid out (tables, events, progress), the lag count and
+ * the terminal's presenter live under `internal/`.
  *
  * @since 0.1.0
  */
@@ -45,8 +47,11 @@ import {
   StreamName,
   TemporalQuery
 } from "@chronicle/core"
-import { Config, Console, DateTime, Duration, Effect, Option, Result, Runtime, Schema, Stdio, Stream } from "effect"
-import { Argument, CliConfig, CliError, CliOutput, Command, Flag, GlobalFlag } from "effect/cli"
+import { Config, Console, DateTime, Effect, Option, Runtime, Schema, Stdio, Stream } from "effect"
+import { Argument, CliConfig, CliError, CliOutput, Command, Flag } from "effect/cli"
+import * as format from "./internal/format.ts"
+import { lagOf } from "./internal/lag.ts"
+import { cliConfig, describeError, presenter } from "./internal/terminal.ts"
 
 /**
  * An aggregate the CLI can decode and fold: the streams of a category.
@@ -105,45 +110,6 @@ const stream = Argument.String("stream").pipe(Argument.withDescription("A stream
 
 const parseStream = (name: string) =>
   Effect.mapError(StreamName.decode(name), (error) => new CliInputError({ message: error.message }))
-
-const json = (value: unknown) =>
-  JSON.stringify(value, (_, v) =>
-    typeof v === "bigint" ? v.toString() : DateTime.isDateTime(v) ? DateTime.formatIso(v) : v
-  )
-
-/** Rows as columns, each padded to its widest cell; the first row is the header. */
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths: Array<number> = []
-  for (const row of rows) {
-    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, CliOutput.displayWidth(cell))
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell + " ".repeat(widths[i]! - CliOutput.displayWidth(cell))))
-        .join("  ")
-        .trimEnd()
-    )
-    .join("\n")
-}
-
-/** A message on one line: its lines become sentences. */
-const oneLine = (text: string) =>
-  text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .map((line, i, lines) => (i < lines.length - 1 && !/[.:;!?]$/.test(line) ? `${line}.` : line))
-    .join(" ")
-
-/** The most events `projections status` counts for a lag; beyond it, the lag shows as "> cap". */
-const lagCap = 10_000
-
-const bar = (done: number, total: number, width = 30) => {
-  const ratio = total === 0 ? 1 : Math.min(1, done / total)
-  const filled = Math.round(ratio * width)
-  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)} %`
-}
 
 /**
  * Builds the CLI's root command.
@@ -219,7 +185,7 @@ export const make = <R>(options: Options<R>) => {
         })
       }
       const shown = [...versions].slice(0, limit).map(([name, version]) => [name, String(version)])
-      yield* Console.log(table([["STREAM", "VERSION"], ...shown]))
+      yield* Console.log(format.table([["STREAM", "VERSION"], ...shown]))
       if (versions.size > limit) yield* Console.log(`… ${versions.size - limit} more (use --limit)`)
     })
   ).pipe(Command.withDescription("List the streams of a category with their versions"))
@@ -242,18 +208,9 @@ export const make = <R>(options: Options<R>) => {
         return yield* Stream.runForEach(envelopes, (envelope) => Console.log(JSON.stringify(Envelope.encode(envelope))))
       }
       const rows = yield* Stream.runCollect(
-        Stream.map(envelopes, (envelope) => {
-          const decoded = aggregate.codec.decodeEnvelope(envelope)
-          return [
-            `v${envelope.streamVersion}`,
-            Position.format(envelope.position),
-            DateTime.formatIso(envelope.recordedAt),
-            `${envelope.type}@${envelope.schemaVersion}`,
-            Result.isSuccess(decoded) ? json(decoded.success.event) : `!! ${oneLine(decoded.failure.message)}`
-          ]
-        })
+        Stream.map(envelopes, (envelope) => format.eventRow(aggregate.codec, envelope))
       )
-      yield* Console.log(table([["VERSION", "POSITION", "RECORDED", "TYPE", "EVENT"], ...rows]))
+      yield* Console.log(format.table([["VERSION", "POSITION", "RECORDED", "TYPE", "EVENT"], ...rows]))
     })
   ).pipe(Command.withDescription("Show a stream's events, decoded (upcast to the current version) or raw"))
 
@@ -282,14 +239,6 @@ export const make = <R>(options: Options<R>) => {
     }, Effect.scoped)
   ).pipe(Command.withDescription("Show a stream's state, now or as of a version or time"))
 
-  /** The events after `checkpoint` that `projection` handles (its types and categories), counted up to the cap. */
-  const lagOf = (projection: Projection.Projection<any, R>, checkpoint: Position.Position) =>
-    EventStore.EventStore.use((store) =>
-      store
-        .readAll({ after: checkpoint, types: projection.types, categories: projection.categories })
-        .pipe(Stream.take(lagCap + 1), Stream.runCount)
-    ).pipe(Effect.map((lag) => (lag > lagCap ? `> ${lagCap}` : String(lag))))
-
   const status = Command.make(
     "status",
     {},
@@ -311,19 +260,18 @@ export const make = <R>(options: Options<R>) => {
         const holder = yield* lease.holder(name)
         rows.push([
           name,
-          Option.match(checkpoint, { onNone: () => "none", onSome: Position.format }),
+          format.checkpoint(checkpoint),
           yield* lagOf(
             projection,
             Option.getOrElse(checkpoint, () => Position.start)
           ),
           String((yield* deadLetters.list(name)).length),
-          Option.match(holder, {
-            onNone: () => "nobody",
-            onSome: (h) => (h.session === undefined ? h.label : `${h.label} (${h.session})`)
-          })
+          format.holder(holder)
         ])
       }
-      yield* Console.log(table([["PROJECTION", "CHECKPOINT", "LAG (EVENTS)", "PARKED", "LEASE HELD BY"], ...rows]))
+      yield* Console.log(
+        format.table([["PROJECTION", "CHECKPOINT", "LAG (EVENTS)", "PARKED", "LEASE HELD BY"], ...rows])
+      )
     })
   ).pipe(
     Command.withDescription(
@@ -348,13 +296,7 @@ export const make = <R>(options: Options<R>) => {
       yield* reset
       yield* (yield* CheckpointStore.CheckpointStore).delete(name)
       yield* Console.log(`Rebuilding ${name} from the start of the log…`)
-      const reached = yield* Projector.catchUp(selected, {
-        onProgress: (p) =>
-          Console.log(
-            `${bar(p.done, p.total)}  ${p.done}/${p.total} events  ${Math.round(p.eventsPerSecond)} events/s  ` +
-              `ETA ${Duration.format(Duration.seconds(Math.ceil(Duration.toSeconds(p.eta))))}`
-          )
-      })
+      const reached = yield* Projector.catchUp(selected, { onProgress: (p) => Console.log(format.progress(p)) })
       yield* Console.log(`${name} rebuilt up to ${Position.format(reached)}.`)
     })
   ).pipe(Command.withDescription("Rebuild a projection from position 0, with progress"))
@@ -363,12 +305,6 @@ export const make = <R>(options: Options<R>) => {
     Command.withDescription("Projection status and rebuilds"),
     Command.withSubcommands([status, rebuild])
   )
-
-  const where = (envelope: Envelope.Envelope) => [
-    envelope.eventId,
-    `${envelope.stream} v${envelope.streamVersion}`,
-    envelope.type
-  ]
 
   const parked = Command.make(
     "list",
@@ -391,14 +327,14 @@ export const make = <R>(options: Options<R>) => {
         const entries = yield* deadLetters.discarded(name)
         if (entries.length === 0) return yield* Console.log("No discarded events.")
         return yield* Console.log(
-          table([
+          format.table([
             ["PROJECTION", "EVENT", "STREAM", "TYPE", "DISCARDED", "BY", "REASON"],
             ...entries.map((e) => [
               e.projection,
-              ...where(e.envelope),
+              ...format.envelopeCells(e.envelope),
               DateTime.formatIso(e.discardedAt),
               e.discardedBy,
-              oneLine(e.reason)
+              format.oneLine(e.reason)
             ])
           ])
         )
@@ -406,9 +342,14 @@ export const make = <R>(options: Options<R>) => {
       const entries = yield* deadLetters.list(name)
       if (entries.length === 0) return yield* Console.log("No parked events.")
       yield* Console.log(
-        table([
+        format.table([
           ["PROJECTION", "EVENT", "STREAM", "TYPE", "PARKED", "ERROR"],
-          ...entries.map((e) => [e.projection, ...where(e.envelope), DateTime.formatIso(e.parkedAt), oneLine(e.error)])
+          ...entries.map((e) => [
+            e.projection,
+            ...format.envelopeCells(e.envelope),
+            DateTime.formatIso(e.parkedAt),
+            format.oneLine(e.error)
+          ])
         ])
       )
     })
@@ -496,32 +437,6 @@ export interface RunOptions {
   readonly describe?: ((error: unknown) => string | undefined) | undefined
 }
 
-/** `--version` without the `-v` alias, which reads like a short flag of a command (`state … -v 0`). */
-const versionFlag = GlobalFlag.Action({
-  flag: Flag.Boolean("version").pipe(Flag.withDescription("Show version information"), Flag.withDefault(false)),
-  run: GlobalFlag.Version.run
-})
-
-const cliConfig = CliConfig.make({
-  builtIns: GlobalFlag.BuiltIns.map((flag) => (flag === GlobalFlag.Version ? versionFlag : flag))
-})
-
-/** Help and the version as usual; a usage error as one line on stderr with a hint to the command's `--help`. */
-const presenter: CliOutput.Presenter = {
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? Console.error(
-          `${event.errors.map((error) => oneLine(error.message)).join("; ")} ` +
-            `(see: ${event.commandPath.join(" ")} --help)`
-        )
-      : CliOutput.defaultPresenter.present(event)
-}
-
-const describeError = (error: unknown): string => {
-  const message = (error as { readonly message?: unknown } | null)?.message
-  return typeof message === "string" && message.length > 0 ? message : String(error)
-}
-
 /**
  * Runs a CLI on `args` the way a terminal user expects: help and the version
  * as usual (`--version` only: `-v` is no flag at all); a usage error is one
@@ -546,9 +461,9 @@ export const runWith =
           // Help was shown: asked for (a command without its subcommand), or a usage error, already reported.
           return error.errors.length === 0
             ? Effect.void
-            : Effect.fail(new CliFailed({ message: error.errors.map((e) => oneLine(e.message)).join("; ") }))
+            : Effect.fail(new CliFailed({ message: error.errors.map((e) => format.oneLine(e.message)).join("; ") }))
         }
-        const message = oneLine(options.describe?.(error) ?? describeError(error))
+        const message = format.oneLine(options.describe?.(error) ?? describeError(error))
         return Effect.andThen(Console.error(message), Effect.fail(new CliFailed({ message })))
       }),
       Effect.provideService(CliConfig.CliConfig, cliConfig),

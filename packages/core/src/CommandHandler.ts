@@ -18,6 +18,11 @@
  * stream until the unit ends.)
  * Conflicts (and retries) happen only across processes.
  *
+ * Each command runs in a `CommandHandler.handle` span (attempts and outcome
+ * as attributes, `CommandHandler.decide` inside) whose trace context the new
+ * events carry in their metadata (unless the caller gave one), and is counted
+ * by outcome in `Observability.commands`.
+ *
  * @example
  * ```ts
  * import { CommandHandler, EventStore, StreamName } from "@chronicle/core"
@@ -32,9 +37,11 @@
  * }).pipe(Effect.provide(MemoryStore.layer()))
  * ```
  *
- * Over 300 lines because most of it is the public types and errors with their
- * documentation; the machinery lives in `internal/streamLoader`,
- * `internal/streamLocks` and `internal/inlineProjections`.
+ * Over 300 lines because two fifths of it are the public types and errors
+ * with their documentation, and `make` keeps a command's whole path (load,
+ * decide, append, retry, with its spans and outcome metric) in one place; the
+ * machinery lives in `internal/streamLoader`, `internal/streamLocks` and
+ * `internal/inlineProjections`.
  *
  * @since 0.1.0
  */

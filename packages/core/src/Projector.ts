@@ -14,9 +14,20 @@
  * {@link ProjectionHalted} — never skipped silently. An event that no longer
  * decodes gets the same treatment without retries.
  *
- * Over 300 lines because its runtimes (run, catchUp, rebuild, replayParked,
- * layer) share one batch handler (`internal/batchHandler`) and are
- * documented here, where users look for them.
+ * Each batch runs in a `Projector.batch` span linked to the spans of the
+ * commands that appended its events; {@link metrics} gives a projection's lag
+ * in events and seconds, events handled, failed attempts and parked events.
+ *
+ * To read its own write from an asynchronous read model, a caller awaits the
+ * projection reaching the write's position ({@link awaitPosition}, which
+ * fails with {@link ProjectionTimeout}); it reads the checkpoint, so it works
+ * across processes.
+ *
+ * Over 300 lines because its runtimes (run, catchUp, rebuild, layer) share
+ * one batch handler (`internal/batchHandler`), and replayParked and
+ * awaitPosition work on the dead letters and checkpoints those runtimes keep;
+ * all are documented here, where users look for them. The metrics live in
+ * `internal/projectorMetrics`.
  *
  * @since 0.1.0
  */
