@@ -5,7 +5,9 @@
  *   payloads in a plain loop with no decoding;
  * - loading a 10 000-event aggregate from a snapshot 10 events from its end,
  *   against loading a 10-event stream with no snapshot (the target: a load is
- *   bounded by the events after the snapshot), with the full replay for context.
+ *   bounded by the events after the snapshot), with the full replay for context;
+ * - appending and loading events with personal fields against the same events
+ *   without (see personal.ts).
  */
 import {
   CommandHandler,
@@ -19,6 +21,7 @@ import {
 } from "@chronicle/core"
 import { Order } from "@chronicle/example"
 import { Console, Effect, Schema, Stream } from "effect"
+import * as Personal from "./personal.ts"
 import { type Comparison, compare, report, time } from "./report.ts"
 
 const total = Number(process.env.BENCH_KERNEL_EVENTS ?? 1_000_000)
@@ -172,5 +175,6 @@ export const run = Effect.gen(function* () {
   )
 
   comparisons.push(yield* aggregateLoad("bench", { loads: 10_000, replays: 25 }))
+  comparisons.push(...(yield* Personal.comparisons))
   report("Kernel, in-memory store", comparisons)
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer()))

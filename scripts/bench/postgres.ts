@@ -14,6 +14,7 @@
  * | 8 writers contending on one stream | `append` with the exact expected version, reload and retry on `WrongExpectedVersion` | read version, insert at version + 1, retry when the unique key let nothing in |
  * | reading a 10 000-event stream | `readStream` | `SELECT … ORDER BY stream_version` in pages of 1000 |
  * | reading the whole global log | `readAll` | `SELECT … ORDER BY transaction_id, sequence` in batches of 1000, below xmin |
+ * | verifying every stream's hash chain | `Integrity.verify()` | the same rows read with the same statement, unchecked |
  *
  * Both sides insert the same columns in the same shape of statement, take the
  * same stream locks and make the same round trips for an append that goes in.
@@ -27,9 +28,12 @@
  * key: a stale append inserts nothing and is retried, with no error and no
  * aborted transaction, like the store's `wrong_version` answer); and a NOTIFY
  * after commit (one fiber, at most one per 10 ms, on a connection of the same
- * pool). The ratio is what those (and the library) cost.
+ * pool). The ratio is what those (and the library) cost. Since the hash chain
+ * (migration 4), Chronicle's appends also chain each event's hash to its
+ * stream's (`sha256()` in the same statement) and the baseline's tables are
+ * those of migration 3: the append ratios include what chaining costs.
  */
-import { EventId, EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+import { EventId, EventStore, ExpectedVersion, Integrity, StreamName } from "@chronicle/core"
 import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { PgSchema, PgStore } from "@chronicle/postgres"
 import { Console, Context, Effect, Layer, Redacted, Stream } from "effect"
@@ -50,7 +54,9 @@ export const run = Effect.gen(function* () {
   const context = yield* Layer.build(PgStore.layer({ url: Redacted.make(url), maxConnections: 17, schema: "bench" }))
   const store = Context.get(context, EventStore.EventStore)
   const sql = Context.get(context, SqlClient.SqlClient)
-  yield* PgSchema.migrate("raw").pipe(Effect.provideService(SqlClient.SqlClient, sql))
+  // The baseline's tables as before the hash chain (migration 4): its appends chain nothing, so the
+  // append ratios include what chaining costs.
+  yield* PgSchema.migrate("raw", { upTo: 3 }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
   const runId = Date.now().toString(36)
 
   /**
@@ -266,6 +272,43 @@ export const run = Effect.gen(function* () {
     () => rawReadAll,
     () => Stream.runDrain(store.readAll())
   )
+  // Verifying every stream's chain, beside reading the same rows in the same order with the same
+  // statement (keyset pages of 1000 on the (stream, version) key): the ratio is what checking costs.
+  const rawChainRead = Effect.gen(function* () {
+    let after = { stream: "", version: -1 }
+    let read = 0
+    for (;;) {
+      const rows = yield* sql<{ stream: string; stream_version: number }>`
+        SELECT e.event_id, e.stream, e.stream_version, e.type, e.schema_version, e.data::text AS data,
+               e.metadata::text AS metadata, (extract(epoch FROM e.recorded_at) * 1000000)::int8::text AS recorded_at,
+               e.hash, st.version AS head_version, st.hash AS head_hash
+        FROM bench.events e LEFT JOIN bench.streams st ON st.stream = e.stream
+        WHERE (e.stream, e.stream_version) > (${after.stream}, ${after.version})
+        ORDER BY e.stream, e.stream_version LIMIT ${page}`
+      read += rows.length
+      const last = rows[rows.length - 1]
+      if (rows.length < page || last === undefined) break
+      after = { stream: last.stream, version: last.stream_version }
+    }
+    if (read !== total) return yield* Effect.die(new Error(`The baseline read ${read} of ${total} events`))
+  })
+  const verify = Integrity.verify().pipe(
+    Effect.provideContext(context),
+    Effect.flatMap((report) =>
+      report.breaks.length === 0 && report.events === total
+        ? Effect.void
+        : Effect.die(new Error(`verify checked ${report.events} of ${total} events: ${JSON.stringify(report.breaks)}`))
+    )
+  )
+  yield* workload(
+    `verify every stream's chain (${total.toLocaleString("en-US")} events)`,
+    1,
+    total,
+    1,
+    () => rawChainRead,
+    () => verify
+  )
+
   const snapshots = yield* Kernel.aggregateLoad(`agg${runId}`, { loads: 300, replays: 3 }).pipe(
     Effect.provideContext(context)
   )

@@ -2,8 +2,8 @@
  * The operations CLI every Chronicle app can mount with its own aggregates
  * and projections: list streams, show a stream's events (decoded and raw) and
  * its state as of a version or a time, projection status (lag, parked events,
- * who holds the lease), rebuilds with a progress bar, and the dead-letter
- * queue (replay or discard).
+ * who holds the lease), rebuilds with a progress bar, the dead-letter
+ * queue (replay or discard), and `verify` of the streams' hash chains.
  *
  * It runs against whatever store layers the app provides, so the same
  * commands work on PostgreSQL and in memory. {@link run} runs it the way a
@@ -40,6 +40,7 @@ import {
   Envelope,
   type EventCodec,
   EventStore,
+  Integrity,
   Lease,
   Position,
   Projection,
@@ -403,6 +404,35 @@ export const make = <R>(options: Options<R>) => {
     })
   ).pipe(Command.withDescription("Discard a parked event its projection should skip; who, when and why are kept"))
 
+  const verify = Command.make(
+    "verify",
+    {
+      stream: Argument.String("stream").pipe(
+        Argument.withDescription("One stream to verify (default: every stream)"),
+        Argument.optional
+      )
+    },
+    Effect.fn(function* ({ stream }) {
+      const name = Option.isSome(stream) ? yield* parseStream(stream.value) : undefined
+      const report = yield* Integrity.verify({
+        stream: name,
+        // Progress (on stderr) only for a long whole-store check.
+        onProgress: (p) => (p.total > 100_000 ? Console.error(`verified ${p.events}/${p.total} events`) : Effect.void),
+        progressEvery: 100_000
+      })
+      if (report.breaks.length === 0) {
+        const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
+        return yield* Console.log(`${counted(report.streams, "stream")}, ${counted(report.events, "event")} verified`)
+      }
+      for (const b of report.breaks) yield* Console.log(`${b.stream} version ${b.version}: ${b.problem}: ${b.message}`)
+      return yield* new Integrity.ChainsBroken({ ...report, breaks: report.breaks.length })
+    })
+  ).pipe(
+    Command.withDescription(
+      "Check the hash chains: the first altered, missing or reordered event of every broken stream (exit 1 when any)"
+    )
+  )
+
   const deadLetters = Command.make("dead-letters").pipe(
     Command.withDescription("The events projections parked: list, replay or discard them"),
     Command.withSubcommands([parked, replay, discard])
@@ -410,7 +440,7 @@ export const make = <R>(options: Options<R>) => {
 
   return Command.make(options.name).pipe(
     Command.withDescription(`Operations for ${options.name}: streams, projections and the dead-letter queue`),
-    Command.withSubcommands([migrate, streams, events, state, projections, deadLetters])
+    Command.withSubcommands([migrate, streams, events, state, projections, deadLetters, verify])
   )
 }
 

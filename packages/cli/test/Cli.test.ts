@@ -294,4 +294,16 @@ describe("Cli", () => {
       assert.strictEqual((yield* run("--version")).output.trim(), "shop v0.1.0")
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
+
+  // Tampering needs a store that can be altered behind its back: apps/shop/test/Verify.test.ts.
+  it.live("verify counts the streams and events it checked, of the store or of one stream", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup
+      const all = yield* run("verify")
+      assert.strictEqual(all.exit._tag, "Success", all.errors.join("\n"))
+      assert.strictEqual(all.output, "4 streams, 7 events verified")
+      assert.strictEqual((yield* run("verify", "order-a")).output, "1 stream, 2 events verified")
+      assert.strictEqual((yield* run("verify", "order-nope")).output, "0 streams, 0 events verified")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
 })

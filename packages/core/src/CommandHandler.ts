@@ -251,9 +251,21 @@ const reportOutcome = (
       })
   return Effect.andThen(
     Effect.annotateCurrentSpan({ attempts, outcome }),
-    Metric.update(Metric.withAttributes(Observability.commands, { command, outcome }), 1)
+    Metric.update(commandSeries(command, outcome), 1)
   )
 }
+
+/** `Observability.commands` per command and outcome, each series made once: a new one would work out its key again. */
+const commandSeries = (command: string, outcome: string) => {
+  const key = JSON.stringify([command, outcome])
+  let series = commandsBy.get(key)
+  if (series === undefined) {
+    series = Metric.withAttributes(Observability.commands, { command, outcome })
+    commandsBy.set(key, series)
+  }
+  return series
+}
+const commandsBy = new Map<string, typeof Observability.commands>()
 
 const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("2 millis").pipe(
   Schedule.jittered,
@@ -346,7 +358,7 @@ export const make = <
           return yield* new StreamTerminated({ stream, version: loaded.version })
         }
         const decided = yield* Effect.sync(() => decider.decide(command, loaded.state)).pipe(
-          Effect.withSpan("CommandHandler.decide", { attributes: { stream, version: loaded.version } })
+          Observability.withSpan("CommandHandler.decide", { attributes: () => ({ stream, version: loaded.version }) })
         )
         if (Result.isFailure(decided)) return yield* Effect.fail(decided.failure)
         const events = decided.success
@@ -398,7 +410,10 @@ export const make = <
           // the queue would wait for the store, and the unit for the queue.
           inUnit ? run : withStreamLock(stream, run)
         ).pipe(Effect.onExit((exit) => reportOutcome(tag, attempts.n, exit)))
-      }).pipe(Effect.withSpan("CommandHandler.handle", { attributes: { stream, command: tag } }))
+      }).pipe(
+        // Made even when nothing records it (unlike the spans inside it): the events carry its id.
+        Effect.withSpan("CommandHandler.handle", { attributes: { stream, command: tag } }, { captureStackTrace: false })
+      )
     }
 
     const loadAsOf: CommandHandler<Command, Event, State, Error, RInline>["loadAsOf"] = (stream, asOf) => {

@@ -4,6 +4,13 @@
  * event type and upcasts it to the current one; encoding always writes the
  * current version.
  *
+ * Personal fields (see `EventType.Personal`) are sealed — encrypted with
+ * their subject's key from the `KeyStore` — by {@link EventCodec.toEventData},
+ * which makes what is appended, and opened by {@link EventCodec.open}, which
+ * every reader of stored events runs before decoding. `encode`, `decode` and
+ * `schema` work on the plain stored form; decoding a field still sealed fails
+ * with `InvalidEventData`, never hands ciphertext to the domain.
+ *
  * Failures are typed and distinct: {@link UnknownEventType},
  * {@link UnknownSchemaVersion} and {@link InvalidEventData}. Each names the type
  * and schema version and, when decoding an envelope, the stream and stream
@@ -29,6 +36,8 @@ import { Effect, Result, Schema, SchemaGetter, SchemaIssue } from "effect"
 import type { Decoded, Envelope, EventData, Metadata } from "./Envelope.ts"
 import * as EventId from "./EventId.ts"
 import type * as EventType from "./EventType.ts"
+import * as personalFields from "./internal/personalFields.ts"
+import type { StoreError } from "./StoreError.ts"
 
 /**
  * The stored form of an event.
@@ -161,12 +170,22 @@ export interface EventCodec<E extends { readonly _tag: string }> {
    * Encodes domain events as {@link EventData} ready to append, with the given
    * metadata and new UUIDv7 ids — or, with `idempotencyKey`, ids derived from
    * the key and each event's index, so the same key gives the same ids.
+   * Personal fields are sealed with their subject's key from the `KeyStore`;
+   * a key store failure is a `StoreError`, and nothing is encoded.
    */
   readonly toEventData: (
     events: ReadonlyArray<E>,
     metadata?: Metadata,
     idempotencyKey?: string
-  ) => Effect.Effect<ReadonlyArray<EventData>, InvalidEventData>
+  ) => Effect.Effect<ReadonlyArray<EventData>, InvalidEventData | StoreError>
+  /**
+   * Opens the sealed personal fields of stored envelopes, to decode next: each
+   * becomes its stored value, or the event type's `erased` value once its
+   * subject is forgotten. Keys come from the `KeyStore`; its failure is a
+   * `StoreError`. Envelopes without sealed fields come back as they are (for
+   * a codec without personal fields, the same array).
+   */
+  readonly open: (envelopes: ReadonlyArray<Envelope>) => Effect.Effect<ReadonlyArray<Envelope>, StoreError>
 }
 
 /**
@@ -215,6 +234,19 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
         })
       )
     }
+    const sealed = eventType.personal === undefined ? undefined : personalFields.sealedField(stored.data)
+    if (sealed !== undefined) {
+      return Result.fail(
+        new InvalidEventData({
+          type: stored.type,
+          schemaVersion: stored.version,
+          issue:
+            `the personal field ${JSON.stringify(sealed)} is sealed: open stored events with the codec's open ` +
+            `before decoding them; if they were opened, the field's ciphertext was altered`,
+          ...location
+        })
+      )
+    }
     const decoded = decoder(stored.data)
     return Result.isSuccess(decoded)
       ? Result.succeed({ ...decoded.success, _tag: stored.type } as E)
@@ -244,6 +276,13 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
           new InvalidEventData({ type: event._tag, schemaVersion: eventType.version, issue: formatIssue(error.issue) })
         )
     })
+  }
+
+  const personal = eventTypes.some((eventType) => eventType.personal !== undefined)
+  /** The stored data of `event` with its personal fields sealed, if its type has any. */
+  const sealed = (event: E, data: unknown): Effect.Effect<unknown, StoreError> => {
+    const declared = types.get(event._tag)?.personal
+    return declared === undefined ? Effect.succeed(data) : personalFields.seal(declared, event, data as {})
   }
 
   const events = Schema.Union(eventTypes.map((t) => t.schema)) as unknown as Schema.Codec<E, any>
@@ -293,17 +332,19 @@ export const make = <const Types extends ReadonlyArray<EventType.Any>>(
     toEventData: (domainEvents, metadata = {}, idempotencyKey) =>
       Effect.forEach(domainEvents, (event, index) =>
         Effect.flatMap(Effect.fromResult(encode(event)), (stored) =>
-          Effect.map(
+          Effect.zipWith(
             idempotencyKey === undefined ? EventId.make : EventId.fromKey(`${idempotencyKey}/${index}`),
-            (eventId): EventData => ({
+            sealed(event, stored.data),
+            (eventId, data): EventData => ({
               eventId,
               type: stored.type,
               schemaVersion: stored.version,
-              data: stored.data,
+              data,
               metadata
             })
           )
         )
-      )
+      ),
+    open: (envelopes) => (personal ? personalFields.open(types, envelopes) : Effect.succeed(envelopes))
   }
 }

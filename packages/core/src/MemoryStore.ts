@@ -24,6 +24,7 @@ import { Context, Layer } from "effect"
 import { CheckpointStore } from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
 import { defaultMaxEventBytes, EventStore } from "./EventStore.ts"
+import { Integrity } from "./Integrity.ts"
 import * as memoryEventStore from "./internal/memoryEventStore.ts"
 import * as memoryStores from "./internal/memoryStores.ts"
 import { Lease } from "./Lease.ts"
@@ -45,7 +46,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore | DeadLetterStore | Lease
+export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore | DeadLetterStore | Lease | Integrity
 
 /**
  * A new, empty in-memory store: every store service, on one shared state.
@@ -61,6 +62,7 @@ export const layer = (options?: Options): Layer.Layer<Stores> =>
       Context.add(SnapshotStore, memoryStores.snapshotStore()),
       Context.add(CheckpointStore, memoryStores.checkpointStore(events.undoable)),
       Context.add(DeadLetterStore, memoryStores.deadLetterStore(events.undoable)),
-      Context.add(Lease, memoryStores.lease())
+      Context.add(Lease, memoryStores.lease()),
+      Context.add(Integrity, events.integrity)
     )
   })

@@ -291,8 +291,8 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
     const deadLetters = yield* DeadLetterStore
     const parked = yield* deadLetters.get(name, eventId)
     if (Option.isNone(parked)) return false
-    const envelope = parked.value.envelope
-    const decoded = yield* Effect.fromResult(projection.codec.decodeEnvelope(envelope))
+    const [envelope] = yield* projection.codec.open([parked.value.envelope])
+    const decoded = yield* Effect.fromResult(projection.codec.decodeEnvelope(envelope!))
     yield* tx.run(Effect.andThen(projection.handleBatch([decoded]), deadLetters.remove(name, eventId)))
     return true
   })

@@ -10,6 +10,8 @@
  *   wrote before), the `append` SQL function decides, under the stream's
  *   lock: idempotency, log order, expected version. The common append costs
  *   about what a hand-written insert does; the others, one more round trip.
+ *   Both chain each event's hash to its stream's under that lock (tamper
+ *   evidence: see `PgIntegrity` and `Integrity` in @chronicle/core).
  * - `appendMany` goes through the function, which locks all its streams, in
  *   name order, before its first write.
  * - After the commit the store wakes this process's subscriptions at once and

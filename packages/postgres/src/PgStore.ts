@@ -1,7 +1,7 @@
 /**
  * Everything an app needs from PostgreSQL in one layer: the client pool, the
  * migrations, and the `EventStore`, `SnapshotStore`, `CheckpointStore`,
- * `DeadLetterStore` and `UnitOfWork` services.
+ * `DeadLetterStore`, `UnitOfWork`, `Lease` and `Integrity` services.
  *
  * @example
  * ```ts
@@ -19,6 +19,7 @@ import { type Config, Effect, Layer, type Redacted } from "effect"
 import * as PgCheckpointStore from "./PgCheckpointStore.ts"
 import * as PgDeadLetterStore from "./PgDeadLetterStore.ts"
 import * as PgEventStore from "./PgEventStore.ts"
+import * as PgIntegrity from "./PgIntegrity.ts"
 import * as PgLease from "./PgLease.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import * as PgUnitOfWork from "./PgUnitOfWork.ts"
@@ -36,7 +37,8 @@ export const layerStores = (options?: PgEventStore.Options) =>
     PgSnapshotStore.layer(options),
     PgCheckpointStore.layer(options),
     PgDeadLetterStore.layer(options),
-    PgLease.layer(options)
+    PgLease.layer(options),
+    PgIntegrity.layer(options)
   )
 
 /**

@@ -1,7 +1,8 @@
 // Upgrading a database written by migration 1: idempotent repeats become exact (migration 2).
+// Upgrading one written by migration 3: its events get chained (migration 4).
 import type { Envelope } from "@chronicle/core"
-import { ExpectedVersion, Position, StreamName } from "@chronicle/core"
-import { PgEventStore, PgSchema } from "@chronicle/postgres"
+import { ExpectedVersion, Integrity, Position, StreamName } from "@chronicle/core"
+import { PgEventStore, PgIntegrity, PgSchema } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Stream } from "effect"
@@ -49,7 +50,8 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
 
       yield* PgSchema.migrate()
       yield* PgSchema.migrate()
-      assert.deepStrictEqual(yield* migrations, [{ id: 1 }, { id: 2 }, { id: 3 }])
+      assert.deepStrictEqual((yield* migrations).slice(0, 3), [{ id: 1 }, { id: 2 }, { id: 3 }])
+      assert.deepStrictEqual(yield* PgSchema.pending(), [])
 
       // Exactly one earlier append repeats, with its first result.
       for (const [stream, events] of [
@@ -95,6 +97,52 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
       assert.deepStrictEqual(
         stream.slice(3).map((e) => Position.format(e.position)),
         [...d.positions, ...e.positions].map(Position.format)
+      )
+    })
+  )
+
+  it.effect("a database with events from migration 3 gets every stream chained, in batches", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const schema = "upgrade4"
+      yield* PgSchema.migrate(schema, { upTo: 3 })
+      // Events as migration 3's append function wrote them, awkward JSON and names included.
+      const appendV3 = (stream: StreamName.StreamName, events: ReadonlyArray<Envelope.EventData>) =>
+        sql`SELECT status FROM upgrade4.append(
+          ${stream}, ${StreamName.category(stream)}, 'any', -1, ${events.map((e) => e.eventId)}::uuid[],
+          ${events.map((e) => e.type)}::text[], ${events.map((e) => e.schemaVersion)}::int4[],
+          ${events.map((e) => JSON.stringify(e.data))}::text[], ${events.map((e) => JSON.stringify(e.metadata))}::text[]
+        )`
+      const old = StreamName.make("old", "ünï 😀")
+      yield* appendV3(old, [
+        { ...event(1), data: { text: "漢字 \u2028 'quoted' \\", nested: { a: [1.5, null] } } },
+        event(2)
+      ])
+      yield* appendV3(old, [{ ...event(3), metadata: { correlationId: "c", actor: "ß" } }])
+      // More events than one backfill batch (10 000), in streams of 7 that straddle its boundaries.
+      yield* sql`
+        INSERT INTO upgrade4.events (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata)
+        SELECT gen_random_uuid(), 'bulk-' || s, v, 0, 'bulk', 'Tick', 1, json_build_object('s', s, 'v', v), '{}'
+        FROM generate_series(1, 3000) AS s, generate_series(0, 6) AS v`
+      yield* sql`INSERT INTO upgrade4.streams (stream, version) SELECT 'bulk-' || s, 6 FROM generate_series(1, 3000) AS s`
+
+      yield* PgSchema.migrate(schema)
+      const verify = (stream?: StreamName.StreamName) =>
+        Integrity.verify({ stream }).pipe(Effect.provide(PgIntegrity.layer({ schema })))
+      assert.deepStrictEqual(yield* verify(), { streams: 3001, events: 21_003, breaks: [] })
+
+      // Appends after the upgrade chain on from the backfilled heads.
+      const store = yield* PgEventStore.make({ schema, migrate: false })
+      yield* store.append(old, [event(4), event(5)], ExpectedVersion.exact(2))
+      yield* store.append(StreamName.make("bulk", "7"), [event(6)], ExpectedVersion.exact(6))
+      assert.deepStrictEqual(yield* verify(old), { streams: 1, events: 5, breaks: [] })
+      assert.deepStrictEqual((yield* verify()).breaks, [])
+
+      // And a backfilled event edited afterwards shows.
+      yield* sql`UPDATE upgrade4.events SET data = '{"s":1,"v":5}' WHERE stream = 'bulk-1' AND stream_version = 4`
+      assert.deepStrictEqual(
+        (yield* verify()).breaks.map((b) => [b.stream, b.version, b.problem]),
+        [["bulk-1", 4, "ContentChanged"]]
       )
     })
   )

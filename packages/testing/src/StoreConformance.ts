@@ -23,6 +23,9 @@
  * or nested-and-failed unit leaves nothing behind, and other readers see a
  * unit's appends only once it commits.
  *
+ * {@link integrity}: every stream is hash-chained, and an untouched store
+ * verifies clean whatever wrote to it.
+ *
  * {@link snapshotStore}, {@link checkpointStore}, {@link deadLetterStore} and
  * {@link lease} prove the other store services.
  *
@@ -44,7 +47,15 @@
  *
  * @since 0.1.0
  */
-import type { CheckpointStore, DeadLetterStore, EventStore, Lease, SnapshotStore, UnitOfWork } from "@chronicle/core"
+import type {
+  CheckpointStore,
+  DeadLetterStore,
+  EventStore,
+  Integrity,
+  Lease,
+  SnapshotStore,
+  UnitOfWork
+} from "@chronicle/core"
 import { layer } from "@effect/vitest"
 import type { Layer } from "effect"
 import { appendMany } from "./internal/conformance/appendMany.ts"
@@ -55,7 +66,9 @@ import { expectedVersions } from "./internal/conformance/expectedVersions.ts"
 import type { It } from "./internal/conformance/fixture.ts"
 import { globalLog } from "./internal/conformance/globalLog.ts"
 import { idempotency } from "./internal/conformance/idempotency.ts"
+import { integrity as integrityTests } from "./internal/conformance/integrity.ts"
 import { invalidInput } from "./internal/conformance/invalidInput.ts"
+import { keyStore as keyStoreTests } from "./internal/conformance/keyStore.ts"
 import { lease as leaseTests } from "./internal/conformance/lease.ts"
 import { readingBack } from "./internal/conformance/readingBack.ts"
 import { snapshotStore as snapshotStoreTests } from "./internal/conformance/snapshotStore.ts"
@@ -150,6 +163,68 @@ export const unitOfWork = <E>(
     never
   >
 ): void => suite(`UnitOfWork conformance: ${name}`, storeLayer, unitOfWorkTests)
+
+/**
+ * Registers the `KeyStore` conformance suite: a `describe` block named
+ * `KeyStore conformance: <name>` whose tests share one instance of
+ * `keyStoreLayer` (which provides the `KeyStore` reference; without it every
+ * test fails with the default's `StoreError`).
+ *
+ * **Details**
+ *
+ * Proves that a subject's live key is the same on every call and found by
+ * its version; that subjects have keys of their own and unknown subjects or
+ * versions look up as `None`; that `forget` destroys every version for good,
+ * a later key getting the next version; that forgetting one subject leaves
+ * the others; and that concurrent first calls agree on one key. Subjects
+ * carry a random prefix, so a shared database is fine.
+ *
+ * **Example** (Running the suite on the in-memory key store)
+ *
+ * ```ts
+ * import { KeyStore } from "@chronicle/core"
+ * import { StoreConformance } from "@chronicle/testing"
+ *
+ * StoreConformance.keyStore("in-memory", KeyStore.layerMemory())
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const keyStore = <E>(name: string, keyStoreLayer: Layer.Layer<never, E, never>): void =>
+  suite(`KeyStore conformance: ${name}`, keyStoreLayer, keyStoreTests)
+
+/**
+ * Registers the `Integrity` conformance suite: a `describe` block named
+ * `Integrity conformance: <name>` whose tests share one instance of
+ * `storeLayer`.
+ *
+ * **Details**
+ *
+ * Proves that `Integrity.verify` finds no break, stream by stream and in the
+ * whole store, after appends with every kind of expected version, batches,
+ * `appendMany`, idempotent repeats (in upper case too), awkward JSON and
+ * non-ASCII names, and units of work rolled back (the chains go on from what
+ * was kept); that it counts the streams and events it checked; and that it
+ * reports its progress. The whole-store check expects every other test
+ * writing to the database to leave it untouched too.
+ *
+ * **Example** (Running the suite on the in-memory store)
+ *
+ * ```ts
+ * import { MemoryStore } from "@chronicle/core"
+ * import { StoreConformance } from "@chronicle/testing"
+ *
+ * StoreConformance.integrity("in-memory", MemoryStore.layer())
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const integrity = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore | UnitOfWork.UnitOfWork | Integrity.Integrity, E, never>
+): void => suite(`Integrity conformance: ${name}`, storeLayer, integrityTests)
 
 /**
  * Registers the `SnapshotStore` conformance suite: a `describe` block named
@@ -301,13 +376,15 @@ export const all = <E>(
     | SnapshotStore.SnapshotStore
     | CheckpointStore.CheckpointStore
     | DeadLetterStore.DeadLetterStore
-    | Lease.Lease,
+    | Lease.Lease
+    | Integrity.Integrity,
     E,
     never
   >
 ): void => {
   eventStore(name, storeLayer)
   unitOfWork(name, storeLayer)
+  integrity(name, storeLayer)
   snapshotStore(name, storeLayer)
   checkpointStore(name, storeLayer)
   deadLetterStore(name, storeLayer)

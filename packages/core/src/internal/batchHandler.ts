@@ -76,11 +76,12 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
         Effect.retry({ schedule: retry, while: (error) => !isLogOrderConflict(error) })
       )
 
-    const oneByOne = (envelopes: ReadonlyArray<Envelope>) =>
+    /** One event at a time; `opened` are the envelopes with their personal fields opened, parked as stored. */
+    const oneByOne = (envelopes: ReadonlyArray<Envelope>, opened: ReadonlyArray<Envelope>) =>
       Effect.forEach(
         envelopes,
-        (envelope): Effect.Effect<void, BatchError<Halted>, R> => {
-          const decoded = projection.codec.decodeEnvelope(envelope)
+        (envelope, i): Effect.Effect<void, BatchError<Halted>, R> => {
+          const decoded = projection.codec.decodeEnvelope(opened[i]!)
           if (Result.isFailure(decoded)) return fail(envelope, decoded.failure)
           return Effect.catch(
             attempt([decoded.success]),
@@ -91,22 +92,26 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
         { discard: true }
       )
 
-    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
+    /** Decodes the opened envelopes and handles them: the whole batch at once, or one by one. */
+    const handleOpened = (envelopes: ReadonlyArray<Envelope>, opened: ReadonlyArray<Envelope>) => {
       const decoded: Array<Decoded<E>> = []
-      for (const envelope of envelopes) {
+      for (const envelope of opened) {
         const result = projection.codec.decodeEnvelope(envelope)
         if (Result.isFailure(result)) break
         decoded.push(result.success)
       }
-      const handled =
-        decoded.length === envelopes.length
-          ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
-            Effect.catch(
-              tx.run(projection.handleBatch(decoded)),
-              (error): Effect.Effect<void, BatchError<Halted>, R> =>
-                isLogOrderConflict(error) ? Effect.fail(error) : oneByOne(envelopes)
-            )
-          : oneByOne(envelopes)
+      return decoded.length === envelopes.length
+        ? // The whole batch at once; if it keeps failing, find the culprit one event at a time.
+          Effect.catch(
+            tx.run(projection.handleBatch(decoded)),
+            (error): Effect.Effect<void, BatchError<Halted>, R> =>
+              isLogOrderConflict(error) ? Effect.fail(error) : oneByOne(envelopes, opened)
+          )
+        : oneByOne(envelopes, opened)
+    }
+
+    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
+      const handled = Effect.flatMap(projection.codec.open(envelopes), (opened) => handleOpened(envelopes, opened))
       const last = envelopes[envelopes.length - 1]!
       return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
         // A command sent from the batch met a concurrent writer of its stream after the batch had
@@ -122,15 +127,15 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
         Effect.andThen(Metric.update(m.checkpoint, Number(last.position.sequence))),
         Effect.as(last),
         // A batch is a trace of its own, linked to the spans that caused its events.
-        Effect.withSpan("Projector.batch", {
+        Observability.withSpan("Projector.batch", {
           root: true,
-          links: causes(envelopes),
-          attributes: {
+          links: () => causes(envelopes),
+          attributes: () => ({
             projection: name,
             batch_size: envelopes.length,
             first_position: Position.format(envelopes[0]!.position),
             last_position: Position.format(last.position)
-          }
+          })
         })
       )
     }

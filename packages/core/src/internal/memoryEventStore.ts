@@ -19,8 +19,10 @@ import {
   WrongExpectedVersion
 } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
+import type { Integrity } from "../Integrity.ts"
 import * as Observability from "../Observability.ts"
 import * as Position from "../Position.ts"
+import * as memoryIntegrity from "./memoryIntegrity.ts"
 import * as ReadCheck from "../ReadCheck.ts"
 import { StoreError } from "../StoreError.ts"
 import * as StreamName from "../StreamName.ts"
@@ -73,6 +75,7 @@ export const make = (
   readonly store: EventStore["Service"]
   readonly unitOfWork: UnitOfWork["Service"]
   readonly undoable: (undo: () => void) => Effect.Effect<void>
+  readonly integrity: Integrity["Service"]
 } => {
   /** The global log; a rolled-back event leaves a hole (positions are not dense). */
   const log: Array<Envelope | undefined> = []
@@ -425,6 +428,11 @@ export const make = (
       head
     }),
     unitOfWork,
-    undoable
+    undoable,
+    // Committed events only (an open unit's are not stored yet), copied: appends go on meanwhile.
+    integrity: memoryIntegrity.make(
+      () => [...streams.keys()],
+      (stream) => visibleEvents(stream, undefined).slice()
+    )
   }
 }

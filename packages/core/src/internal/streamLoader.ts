@@ -3,6 +3,7 @@ import type * as Decider from "../Decider.ts"
 import type { Envelope } from "../Envelope.ts"
 import type * as EventCodec from "../EventCodec.ts"
 import type { EventStore } from "../EventStore.ts"
+import * as Observability from "../Observability.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
 import type * as StreamName from "../StreamName.ts"
 
@@ -48,20 +49,23 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     let loaded = from
     const envelopes = store.readStream(stream, { from: from.version + 1 })
     return (until === undefined ? envelopes : Stream.takeWhile(envelopes, (envelope) => !until(envelope))).pipe(
-      Stream.runForEachArray((chunk) => {
-        // Decoding and folding a whole chunk synchronously keeps the hot loop free of effects.
-        let state = loaded.state
-        for (const envelope of chunk) {
-          const event = codec.decode(
-            { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
-            envelope
-          )
-          if (Result.isFailure(event)) return Effect.fail(event.failure)
-          state = decider.evolve(state, event.success)
-        }
-        loaded = { state, version: chunk[chunk.length - 1]!.streamVersion }
-        return Effect.void
-      }),
+      Stream.runForEachArray((chunk) =>
+        // Opening personal fields takes one effect per chunk; decoding and folding the whole chunk
+        // synchronously keeps the hot loop free of effects.
+        Effect.flatMap(codec.open(chunk), (opened) => {
+          let state = loaded.state
+          for (const envelope of opened) {
+            const event = codec.decode(
+              { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
+              envelope
+            )
+            if (Result.isFailure(event)) return Effect.fail(event.failure)
+            state = decider.evolve(state, event.success)
+          }
+          loaded = { state, version: chunk[chunk.length - 1]!.streamVersion }
+          return Effect.void
+        })
+      ),
       Effect.map(() => loaded)
     )
   }
@@ -102,10 +106,10 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         })
       )
     ).pipe(
-      Effect.tap(({ loaded, snapshotVersion }) =>
-        Effect.annotateCurrentSpan({ version: loaded.version, snapshot_version: snapshotVersion })
-      ),
-      Effect.withSpan("CommandHandler.load", { attributes: { stream } })
+      Observability.withSpan("CommandHandler.load", {
+        attributes: () => ({ stream }),
+        outcome: ({ loaded, snapshotVersion }) => ({ version: loaded.version, snapshot_version: snapshotVersion })
+      })
     )
 
   /**
