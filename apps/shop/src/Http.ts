@@ -10,7 +10,7 @@ import { Api } from "./Api.ts"
 import { InvalidRequest, NotFound } from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
 import * as RequestContext from "./RequestContext.ts"
-import { accountStream, type CommandProblem, type Expectation, orderStream, run, Shop } from "./Shop.ts"
+import { accountStream, type CommandProblem, deleted, type Expectation, orderStream, run, Shop } from "./Shop.ts"
 
 const summaryRow = (row: {
   order_id: string
@@ -271,6 +271,7 @@ const StreamsHandlers = HttpApiBuilder.group(
           const from = query.fromVersion ?? 0
           const limit = query.limit ?? defaultPageSize
           const events = yield* Stream.runCollect(store.readStream(stream, { from, maxCount: limit })).pipe(
+            Effect.catchTag("StreamDeleted", () => Effect.fail(deleted(stream))),
             Effect.orDie
           )
           // Read after the page, so a page that ends before the stream's version always links the next one.
@@ -306,6 +307,8 @@ const StreamsHandlers = HttpApiBuilder.group(
                       detail: `The stream ${stream} has no events at that point; check its name, the version or the time.`
                     })
                   )
+                case "StreamDeleted":
+                  return Effect.fail(deleted(stream))
                 default:
                   // A stored event that does not decode, or the store failing, is the server's fault.
                   return Effect.die(error)

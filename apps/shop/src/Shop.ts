@@ -124,6 +124,15 @@ const notFound = (stream: string) =>
       `the stream ${stream} has no events. Check the id, or create it first.`
   })
 
+/** A stream an operator deleted (`chronicle streams delete`): it is gone for good. */
+export const deleted = (stream: string) =>
+  new NotFound({
+    stream,
+    detail:
+      `The ${StreamName.category(stream)} ${JSON.stringify(StreamName.id(stream))} was deleted (the stream ${stream} ` +
+      `is tombstoned): it takes no commands and has no history any more. Create a new one with another id.`
+  })
+
 const writeConflict = (stream: string) =>
   new WriteConflict({
     stream,
@@ -210,6 +219,20 @@ export const run = <Command, E extends { readonly _tag: string }, State, Err, R>
           }
           case "LogOrderConflict":
             return Effect.fail(writeConflict(stream))
+          case "StreamDeleted":
+            return Effect.fail(deleted(stream))
+          case "StreamArchived":
+            return Effect.flatMap(Effect.orDie(handler.load(stream)), (loaded) =>
+              Effect.fail(
+                new Terminated({
+                  stream,
+                  version: loaded.version,
+                  detail:
+                    `${stream} is archived and takes no commands until an operator restores it ` +
+                    `(chronicle streams restore ${stream}); nothing was written.`
+                })
+              )
+            )
           case "StreamTerminated": {
             const { version } = error as unknown as CommandHandler.StreamTerminated
             return Effect.fail(

@@ -13,7 +13,8 @@ it.effect("a LogOrderConflict answers as a 409 WriteConflict that names the stre
     const handler: CommandHandler.CommandHandler<unknown, { readonly _tag: string }, unknown, never> = {
       handle: () => Effect.fail(conflict),
       load: () => Effect.die("not used"),
-      loadAsOf: () => Effect.die("not used")
+      loadAsOf: () => Effect.die("not used"),
+      snapshot: () => Effect.die("not used")
     }
     const error = yield* Effect.flip(run(handler, stream, {}, { expectation: { _tag: "None" }, metadata: {} }))
     assert.instanceOf(error, WriteConflict)

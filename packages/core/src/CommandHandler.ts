@@ -49,16 +49,23 @@ import { Cause, type DateTime, Effect, Exit, Metric, Option, Result, Schedule, S
 import type * as Decider from "./Decider.ts"
 import type { Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
-import { type AppendError, EventStore, StreamNotFound, WrongExpectedVersion } from "./EventStore.ts"
+import {
+  type AppendError,
+  EventStore,
+  type ReadStreamError,
+  StreamNotFound,
+  WrongExpectedVersion
+} from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Observability from "./Observability.ts"
 import type { Position } from "./Position.ts"
-import { SnapshotStore } from "./SnapshotStore.ts"
+import { SnapshotStore, type SnapshotUnavailable } from "./SnapshotStore.ts"
 import type { StoreError } from "./StoreError.ts"
 import * as inlineProjections from "./internal/inlineProjections.ts"
 import * as streamLoader from "./internal/streamLoader.ts"
 import * as streamLocks from "./internal/streamLocks.ts"
 import type * as Projection from "./Projection.ts"
+import type { HistoryTrimmed } from "./StreamLifecycle.ts"
 import type * as StreamName from "./StreamName.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 
@@ -121,7 +128,7 @@ export interface Outcome<Event, State> extends Loaded<State> {
  * @since 0.1.0
  * @category errors
  */
-export type LoadError = EventCodec.DecodeError | StoreError
+export type LoadError = EventCodec.DecodeError | ReadStreamError | HistoryTrimmed
 
 /**
  * The errors handling a command can fail with: the decider's own, a conflict
@@ -222,6 +229,14 @@ export interface CommandHandler<Command, Event, State, Error, R = never> {
   ) => Effect.Effect<Outcome<Event, State>, HandleError<Error>, R>
   /** The stream's current state. */
   readonly load: (stream: StreamName.StreamName) => Effect.Effect<Loaded<State>, LoadError>
+  /**
+   * Saves a snapshot of the stream's current state now (with the handler's
+   * snapshot policy's schema) and returns what it saved; for retention, which
+   * must keep the state before it trims.
+   */
+  readonly snapshot: (
+    stream: StreamName.StreamName
+  ) => Effect.Effect<Loaded<State>, LoadError | SnapshotUnavailable | StoreError>
   /** The stream's state as of a version or a time (a temporal query). */
   readonly loadAsOf: (
     stream: StreamName.StreamName,
@@ -429,6 +444,7 @@ export const make = <
     return {
       handle,
       load: (stream) => Effect.map(loader.load(stream), ({ loaded }) => loaded),
-      loadAsOf
+      loadAsOf,
+      snapshot: loader.saveSnapshot
     }
   })

@@ -139,12 +139,66 @@ export class LogOrderConflict extends Schema.TaggedError<LogOrderConflict>()("Lo
 }
 
 /**
+ * The stream was deleted (see `StreamLifecycle.tombstone`): its events are
+ * gone, it refuses appends and reads, and its name is never reused. `version`
+ * is the last version it had. Write to a stream of a new name instead.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDeleted", {
+  stream: Schema.String,
+  version: Schema.Int
+}) {
+  override get message() {
+    return (
+      `Stream ${JSON.stringify(this.stream)} was deleted at version ${this.version}: it accepts no appends and ` +
+      `reads nothing, and its name is not reused. Write to a stream with a new name.`
+    )
+  }
+}
+
+/**
+ * The stream is archived (see `StreamLifecycle.archive`): it reads as before
+ * but accepts no appends. Restore it (`StreamLifecycle.restore`) to write to
+ * it again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamArchived extends Schema.TaggedError<StreamArchived>()("StreamArchived", {
+  stream: Schema.String
+}) {
+  override get message() {
+    return (
+      `Stream ${JSON.stringify(this.stream)} is archived: it can be read but not appended to. ` +
+      `Restore it first (StreamLifecycle.restore, or the CLI's "streams restore").`
+    )
+  }
+}
+
+/**
  * The errors an append can fail with.
  *
  * @since 0.1.0
  * @category errors
  */
-export type AppendError = WrongExpectedVersion | DuplicateEventId | InvalidAppend | LogOrderConflict | StoreError
+export type AppendError =
+  | WrongExpectedVersion
+  | DuplicateEventId
+  | InvalidAppend
+  | LogOrderConflict
+  | StreamDeleted
+  | StreamArchived
+  | StoreError
+
+/**
+ * The errors reading a stream can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ReadStreamError = StreamDeleted | StoreError
 
 /**
  * One stream's part of an append.
@@ -243,8 +297,12 @@ export class EventStore extends Context.Service<
     readonly appendMany: (
       appends: ReadonlyArray<StreamAppend>
     ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
-    /** Reads one stream; a stream that does not exist reads as empty. */
-    readonly readStream: (stream: StreamName, options?: ReadStreamOptions) => Stream.Stream<Envelope, StoreError>
+    /**
+     * Reads one stream; a stream that does not exist reads as empty, a deleted one fails with
+     * {@link StreamDeleted}. Events lawfully removed from its start (`StreamLifecycle.trim`) are
+     * not read: the first event read may be past version 0.
+     */
+    readonly readStream: (stream: StreamName, options?: ReadStreamOptions) => Stream.Stream<Envelope, ReadStreamError>
     /** The stream's current version, `-1` when it does not exist. */
     readonly streamVersion: (stream: StreamName) => Effect.Effect<number, StoreError>
     /** Reads the global log from a position up to the current head, then ends. */

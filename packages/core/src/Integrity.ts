@@ -16,6 +16,11 @@
  * layer only lists what it stores ({@link Link}s); checking is this module's,
  * one function for every store.
  *
+ * Lawful removals (`StreamLifecycle`: a deleted stream, a trimmed start)
+ * leave a marker on the stream's head — the first version kept and the hash
+ * of the last one removed — and the chain is checked from there, so they
+ * verify clean while the same rows deleted by SQL do not.
+ *
  * A hash chain shows edits made behind the store's back (by SQL, a restore, a
  * bug); someone who can rewrite every later hash and the stream's head can
  * hide an edit from it, unless the heads are also kept elsewhere.
@@ -60,6 +65,13 @@ export interface StreamHead {
   readonly stream: string
   readonly version: number
   readonly hash: Uint8Array | null
+  /**
+   * The marker of a lawful removal (`StreamLifecycle`): the versions before
+   * this one were removed (0: none), and `removedHash` is the hash of the
+   * last removed event, which the first kept one chains from.
+   */
+  readonly removedBefore: number
+  readonly removedHash: Uint8Array | null
 }
 
 /**
@@ -256,6 +268,12 @@ interface Cursor {
   broken: Break | undefined
 }
 
+/** Where a stream's stored chain starts: after its lawfully removed events, if any. */
+const chainStart = (head: StreamHead | undefined): { readonly version: number; readonly hash: Uint8Array } =>
+  head === undefined || head.removedBefore <= 0
+    ? { version: 0, hash: genesis }
+    : { version: head.removedBefore, hash: head.removedHash ?? genesis }
+
 const sameBytes = (a: Uint8Array | null, b: Uint8Array): boolean =>
   a !== null && a.length === b.length && a.every((byte, i) => byte === b[i])
 
@@ -317,7 +335,7 @@ const withExpected = (
       (): StoredEvent | undefined => undefined,
       (before, link): readonly [StoredEvent | undefined, ReadonlyArray<readonly [Link, Uint8Array | null]>] => {
         if (link._tag === "Head") return [undefined, [[link, null]]]
-        const previous = before?.stream === link.event.stream ? before.hash : genesis
+        const previous = before?.stream === link.event.stream ? before.hash : chainStart(link.head).hash
         return [link.event, [[link, previous]]]
       }
     ),
@@ -388,11 +406,14 @@ export const verify = Effect.fn("Integrity.verify")(function* (options?: VerifyO
     if (link._tag === "Head") {
       close()
       streams++
+      const start = chainStart(link.head)
+      // Every event lawfully removed (a deleted stream): the marker must be where the head is.
+      if (start.version === link.head.version + 1 && sameBytes(link.head.hash, start.hash)) return Effect.void
       if (link.head.version >= 0) {
         breaks.push(
           breakAt(
             link.head.stream,
-            0,
+            start.version,
             "VersionGap",
             `every event is missing: the stream records version ${link.head.version}`
           )
@@ -404,7 +425,8 @@ export const verify = Effect.fn("Integrity.verify")(function* (options?: VerifyO
     if (cursor?.stream !== event.stream) {
       close()
       streams++
-      cursor = { stream: event.stream, head, next: 0, previous: genesis, broken: undefined }
+      const start = chainStart(head)
+      cursor = { stream: event.stream, head, next: start.version, previous: start.hash, broken: undefined }
     }
     // A head read with a later event is the later one (the store may list a stream in several reads).
     cursor.head = head

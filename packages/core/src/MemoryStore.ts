@@ -29,6 +29,7 @@ import * as memoryEventStore from "./internal/memoryEventStore.ts"
 import * as memoryStores from "./internal/memoryStores.ts"
 import { Lease } from "./Lease.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
+import { StreamLifecycle } from "./StreamLifecycle.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 
 /**
@@ -46,7 +47,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore | DeadLetterStore | Lease | Integrity
+export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore | DeadLetterStore | Lease | Integrity | StreamLifecycle
 
 /**
  * A new, empty in-memory store: every store service, on one shared state.
@@ -63,6 +64,7 @@ export const layer = (options?: Options): Layer.Layer<Stores> =>
       Context.add(CheckpointStore, memoryStores.checkpointStore(events.undoable)),
       Context.add(DeadLetterStore, memoryStores.deadLetterStore(events.undoable)),
       Context.add(Lease, memoryStores.lease()),
-      Context.add(Integrity, events.integrity)
+      Context.add(Integrity, events.integrity),
+      Context.add(StreamLifecycle, events.lifecycle)
     )
   })

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, type DateTime, type Effect, type Option } from "effect"
+import { Context, type DateTime, type Effect, type Option, Schema } from "effect"
 import type { StoreError } from "./StoreError.ts"
 import type { StreamName } from "./StreamName.ts"
 
@@ -40,3 +40,21 @@ export class SnapshotStore extends Context.Service<
     readonly delete: (stream: StreamName) => Effect.Effect<void, StoreError>
   }
 >()("@chronicle/core/SnapshotStore") {}
+
+/**
+ * A snapshot was asked for and could not be saved: the command handler has
+ * no snapshot policy, no `SnapshotStore` is provided, or the state does not
+ * encode (`reason` says which). Nothing was saved; give the handler a
+ * `snapshot` policy and provide a store layer.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SnapshotUnavailable extends Schema.TaggedError<SnapshotUnavailable>()("SnapshotUnavailable", {
+  stream: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Cannot snapshot ${JSON.stringify(this.stream)}: ${this.reason}.`
+  }
+}

@@ -18,6 +18,7 @@ import { PgClient } from "@effect/sql-pg"
 import { type Config, Effect, Layer, type Redacted } from "effect"
 import * as PgCheckpointStore from "./PgCheckpointStore.ts"
 import * as PgDeadLetterStore from "./PgDeadLetterStore.ts"
+import * as PgEventImport from "./PgEventImport.ts"
 import * as PgEventStore from "./PgEventStore.ts"
 import * as PgIntegrity from "./PgIntegrity.ts"
 import * as PgLease from "./PgLease.ts"
@@ -38,7 +39,8 @@ export const layerStores = (options?: PgEventStore.Options) =>
     PgCheckpointStore.layer(options),
     PgDeadLetterStore.layer(options),
     PgLease.layer(options),
-    PgIntegrity.layer(options)
+    PgIntegrity.layer(options),
+    PgEventImport.layer(options)
   )
 
 /**

@@ -3,6 +3,7 @@
  */
 export * as PgCheckpointStore from "./PgCheckpointStore.ts"
 export * as PgDeadLetterStore from "./PgDeadLetterStore.ts"
+export * as PgEventImport from "./PgEventImport.ts"
 export * as PgEventStore from "./PgEventStore.ts"
 export * as PgKeyStore from "./PgKeyStore.ts"
 export * as PgIntegrity from "./PgIntegrity.ts"

@@ -54,6 +54,7 @@ import type {
   Integrity,
   Lease,
   SnapshotStore,
+  StreamLifecycle,
   UnitOfWork
 } from "@chronicle/core"
 import { layer } from "@effect/vitest"
@@ -70,6 +71,7 @@ import { integrity as integrityTests } from "./internal/conformance/integrity.ts
 import { invalidInput } from "./internal/conformance/invalidInput.ts"
 import { keyStore as keyStoreTests } from "./internal/conformance/keyStore.ts"
 import { lease as leaseTests } from "./internal/conformance/lease.ts"
+import { lifecycle as lifecycleTests } from "./internal/conformance/lifecycle.ts"
 import { readingBack } from "./internal/conformance/readingBack.ts"
 import { snapshotStore as snapshotStoreTests } from "./internal/conformance/snapshotStore.ts"
 import { subscriptions } from "./internal/conformance/subscriptions.ts"
@@ -352,6 +354,51 @@ export const lease = <E>(name: string, storeLayer: Layer.Layer<Lease.Lease, E, n
   suite(`Lease conformance: ${name}`, storeLayer, leaseTests)
 
 /**
+ * Registers the `StreamLifecycle` conformance suite: a `describe` block named
+ * `StreamLifecycle conformance: <name>` whose tests share one instance of
+ * `storeLayer`.
+ *
+ * **Details**
+ *
+ * Proves that a deleted stream refuses appends (whatever the expected
+ * version) and reads with `StreamDeleted`, leaves the global log, leaves
+ * other streams untouched and verifies clean, and that a stale expected
+ * version deletes nothing; that a trim keeps the versions from the cut
+ * (forward and backward reads, the global log), refuses a cut that would
+ * keep no event, goes on at the stream's version and verifies clean, twice;
+ * that an archived stream reads back exactly — in its stream and in the
+ * global log — refuses appends with `StreamArchived` until restored; that an
+ * action inside a failing unit of work is rolled back with its record; that
+ * every action is recorded on `$system-streams` with its reason and actor;
+ * and that `list` pages a category's streams in name order. Streams are of a
+ * random category, so a shared database is fine.
+ *
+ * **Example** (Running the suite on the in-memory store)
+ *
+ * ```ts
+ * import { MemoryStore } from "@chronicle/core"
+ * import { StoreConformance } from "@chronicle/testing"
+ *
+ * StoreConformance.lifecycle("in-memory", MemoryStore.layer())
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const lifecycle = <E>(
+  name: string,
+  storeLayer: Layer.Layer<
+    | EventStore.EventStore
+    | UnitOfWork.UnitOfWork
+    | Integrity.Integrity
+    | SnapshotStore.SnapshotStore
+    | StreamLifecycle.StreamLifecycle,
+    E,
+    never
+  >
+): void => suite(`StreamLifecycle conformance: ${name}`, storeLayer, lifecycleTests)
+
+/**
  * Registers every conformance suite against one layer of all the store
  * services (such as `MemoryStore.layer()` or `PgStore.layerStores()`); each
  * suite builds its own instance of the layer.
@@ -377,7 +424,8 @@ export const all = <E>(
     | CheckpointStore.CheckpointStore
     | DeadLetterStore.DeadLetterStore
     | Lease.Lease
-    | Integrity.Integrity,
+    | Integrity.Integrity
+    | StreamLifecycle.StreamLifecycle,
     E,
     never
   >
@@ -389,4 +437,5 @@ export const all = <E>(
   checkpointStore(name, storeLayer)
   deadLetterStore(name, storeLayer)
   lease(name, storeLayer)
+  lifecycle(name, storeLayer)
 }

@@ -16,6 +16,9 @@ import {
   type SubscribeOptions,
   type ReadStreamOptions,
   type StreamAppend,
+  StreamArchived,
+  StreamDeleted,
+  StreamNotFound,
   WrongExpectedVersion
 } from "../EventStore.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
@@ -25,6 +28,8 @@ import * as Position from "../Position.ts"
 import * as memoryIntegrity from "./memoryIntegrity.ts"
 import * as ReadCheck from "../ReadCheck.ts"
 import { StoreError } from "../StoreError.ts"
+import { InvalidTrim, type StreamLifecycle } from "../StreamLifecycle.ts"
+import type * as Lifecycle from "../StreamLifecycle.ts"
 import * as StreamName from "../StreamName.ts"
 import type { UnitOfWork } from "../UnitOfWork.ts"
 
@@ -49,6 +54,13 @@ class Unit {
   /** The unit it waits for, to detect deadlocks. */
   waitingFor: Unit | undefined = undefined
 }
+
+/** Where a stream is in its life (see `StreamLifecycle`), with its lawful-removal marker. */
+interface Life extends memoryIntegrity.Marker {
+  readonly state: Lifecycle.State
+}
+
+const live: Life = { state: "Live", removedBefore: 0, removedHash: null }
 
 interface Recorded {
   readonly stream: string
@@ -76,11 +88,15 @@ export const make = (
   readonly unitOfWork: UnitOfWork["Service"]
   readonly undoable: (undo: () => void) => Effect.Effect<void>
   readonly integrity: Integrity["Service"]
+  readonly lifecycle: StreamLifecycle["Service"]
 } => {
   /** The global log; a rolled-back event leaves a hole (positions are not dense). */
   const log: Array<Envelope | undefined> = []
   const streams = new Map<string, Array<Envelope>>()
   const byEventId = new Map<string, Recorded>()
+  /** The streams that are not simply live. */
+  const lives = new Map<string, Life>()
+  const lifeOf = (stream: string): Life => lives.get(stream) ?? live
   /** Streams held by open units. */
   const holders = new Map<string, Unit>()
   /** Open units that have written: the global log is visible up to the first event of the oldest. */
@@ -171,6 +187,11 @@ export const make = (
     if (Result.isFailure(checkedAppends)) return Result.fail(checkedAppends.failure)
     const blocker = blockerOf(checkedAppends.success, unit)
     if (blocker !== undefined) return blocker
+    for (const { append } of checkedAppends.success) {
+      const { state } = lifeOf(append.stream)
+      if (state === "Deleted") return Result.fail(new StreamDeleted({ stream: append.stream, version: versionOf(append.stream) }))
+      if (state === "Archived") return Result.fail(new StreamArchived({ stream: append.stream }))
+    }
     for (const { append, events: checked } of checkedAppends.success) {
       const repeat = repeatOf(append, checked)
       if (Result.isFailure(repeat)) return Result.fail(repeat.failure)
@@ -272,12 +293,16 @@ export const make = (
   }
 
   /** Waits until `blocker` ends, unless that would wait for ever (it waits, in turn, for `unit`). */
-  const waitFor = (unit: Unit | undefined, blocker: Unit): Effect.Effect<void, StoreError> => {
+  const waitFor = (
+    unit: Unit | undefined,
+    blocker: Unit,
+    operation = "EventStore.append"
+  ): Effect.Effect<void, StoreError> => {
     for (let u: Unit | undefined = blocker; u !== undefined; u = u.waitingFor) {
       if (u === unit) {
         return Effect.fail(
           new StoreError({
-            operation: "EventStore.append",
+            operation,
             cause: new Error("deadlock detected: two units of work wait for each other's streams")
           })
         )
@@ -316,13 +341,17 @@ export const make = (
   const readStream = (stream: StreamName.StreamName, options?: ReadStreamOptions) =>
     Stream.unwrap(
       Effect.map(currentUnit, (unit) => {
+        const { removedBefore, state } = lifeOf(stream)
+        if (state === "Deleted") return Stream.fail(new StreamDeleted({ stream, version: versionOf(stream) }))
         const events = visibleEvents(stream, unit)
         const { direction, from, maxCount } = ReadCheck.streamRange(options)
         if (direction === "backward") {
           const last = Math.min(from, events.length - 1)
-          return Stream.fromArray(events.slice(Math.max(0, last - maxCount + 1), last + 1).reverse())
+          const first = Math.max(removedBefore, last - maxCount + 1)
+          return Stream.fromArray(first > last ? [] : events.slice(first, last + 1).reverse())
         }
-        return Stream.fromArray(events.slice(from, from + maxCount))
+        const first = Math.max(from, removedBefore)
+        return Stream.fromArray(events.slice(first, first + maxCount))
       })
     )
 
@@ -393,6 +422,105 @@ export const make = (
     return Position.start
   })
 
+  /**
+   * Changes a stream's life: `next` decides, from its version and life, what it becomes (an
+   * unchanged life changes nothing). The change joins the current unit, if any, holding the
+   * stream until it ends and undone if it rolls back; a stream another unit holds is waited for.
+   * Removed events leave the global log. The hash of the stream's chain through its last removed
+   * event is computed first (events are immutable once no unit holds them), then the change is
+   * decided and made in one synchronous step, or tried again if the stream moved meanwhile.
+   */
+  const transition = <E>(
+    operation: string,
+    stream: StreamName.StreamName,
+    next: (version: number, life: Life) => Result.Result<Life, E>
+  ): Effect.Effect<Lifecycle.Status, E | StreamNotFound | StreamDeleted | StoreError> =>
+    Effect.flatMap(currentUnit, (unit) => {
+      const attempt = (): Effect.Effect<Lifecycle.Status, E | StreamNotFound | StreamDeleted | StoreError> =>
+        Effect.suspend(() => {
+          const holder = holders.get(stream)
+          if (holder !== undefined && holder !== unit) return Effect.andThen(waitFor(unit, holder, operation), attempt())
+          const version = versionOf(stream)
+          const before = lifeOf(stream)
+          if (version < 0) return Effect.fail(new StreamNotFound({ stream }))
+          if (before.state === "Deleted") return Effect.fail(new StreamDeleted({ stream, version }))
+          const decided = next(version, before)
+          if (Result.isFailure(decided)) return Effect.fail(decided.failure)
+          const after = decided.success
+          if (after.removedBefore <= before.removedBefore) {
+            apply(stream, before, after, unit)
+            return Effect.succeed(statusOf(stream))
+          }
+          const events = streams.get(stream)!
+          return Effect.flatMap(memoryIntegrity.chainHash(events.slice(0, after.removedBefore)), (removedHash) =>
+            // Still as decided: nobody took the stream or changed its life while hashing.
+            versionOf(stream) === version && lifeOf(stream) === before && holders.get(stream) === holder
+              ? Effect.sync(() => {
+                  apply(stream, before, { ...after, removedHash }, unit)
+                  return statusOf(stream)
+                })
+              : attempt()
+          )
+        })
+      return attempt()
+    })
+
+  /** Makes a decided change of life, removing the events it removes from the global log. */
+  const apply = (stream: string, before: Life, after: Life, unit: Unit | undefined) => {
+    const events = streams.get(stream)!
+    const removed = events.slice(before.removedBefore, after.removedBefore)
+    for (const envelope of removed) log[Number(envelope.position.sequence) - 1] = undefined
+    lives.set(stream, after)
+    if (unit === undefined) return
+    if (!unit.held.has(stream)) {
+      unit.held.set(stream, events.length)
+      holders.set(stream, unit)
+    }
+    unit.journal.push(() => {
+      for (const envelope of removed) log[Number(envelope.position.sequence) - 1] = envelope
+      lives.set(stream, before)
+    })
+  }
+
+  const statusOf = (stream: StreamName.StreamName): Lifecycle.Status => {
+    const { removedBefore, state } = lifeOf(stream)
+    return { stream, version: versionOf(stream), state, removedBefore }
+  }
+
+  const lifecycle: StreamLifecycle["Service"] = {
+    status: (stream) => Effect.sync(() => (versionOf(stream) < 0 ? Option.none() : Option.some(statusOf(stream)))),
+    list: ({ after, category, limit }) =>
+      Effect.sync(() =>
+        [...streams.keys()]
+          .filter((stream) => StreamName.category(stream) === category && (after === undefined || stream > after))
+          .sort()
+          .slice(0, limit ?? 1000)
+          .map((stream) => statusOf(stream as StreamName.StreamName))
+      ),
+    delete: (stream, expectedVersion) =>
+      transition("StreamLifecycle.delete", stream, (version, life) =>
+        ExpectedVersion.matches(expectedVersion, version)
+          ? Result.succeed({ ...life, state: "Deleted", removedBefore: version + 1 })
+          : Result.fail(
+              new WrongExpectedVersion({
+                stream,
+                expected: ExpectedVersion.format(expectedVersion),
+                actualVersion: version
+              })
+            )
+      ),
+    trim: (stream, before) =>
+      transition("StreamLifecycle.trim", stream, (version, life) =>
+        !Number.isInteger(before) || before < 1 || before > version
+          ? Result.fail(new InvalidTrim({ stream, before, version }))
+          : Result.succeed(before <= life.removedBefore ? life : { ...life, removedBefore: before })
+      ),
+    archive: (stream) =>
+      transition("StreamLifecycle.archive", stream, (_, life) => Result.succeed({ ...life, state: "Archived" })),
+    restore: (stream) =>
+      transition("StreamLifecycle.restore", stream, (_, life) => Result.succeed({ ...life, state: "Live" }))
+  }
+
   const unitOfWork: UnitOfWork["Service"] = {
     active: Effect.map(currentUnit, (unit) => unit !== undefined),
     run: (effect) =>
@@ -432,7 +560,9 @@ export const make = (
     // Committed events only (an open unit's are not stored yet), copied: appends go on meanwhile.
     integrity: memoryIntegrity.make(
       () => [...streams.keys()],
-      (stream) => visibleEvents(stream, undefined).slice()
-    )
+      (stream) => visibleEvents(stream, undefined).slice(),
+      lifeOf
+    ),
+    lifecycle
   }
 }

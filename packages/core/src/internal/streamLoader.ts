@@ -4,7 +4,8 @@ import type { Envelope } from "../Envelope.ts"
 import type * as EventCodec from "../EventCodec.ts"
 import type { EventStore } from "../EventStore.ts"
 import * as Observability from "../Observability.ts"
-import type { SnapshotStore } from "../SnapshotStore.ts"
+import { type SnapshotStore, SnapshotUnavailable } from "../SnapshotStore.ts"
+import { HistoryTrimmed } from "../StreamLifecycle.ts"
 import type * as StreamName from "../StreamName.ts"
 
 /** When and how to snapshot a stream's state (see `CommandHandler.SnapshotPolicy`). */
@@ -52,9 +53,16 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       Stream.runForEachArray((chunk) =>
         // Opening personal fields takes one effect per chunk; decoding and folding the whole chunk
         // synchronously keeps the hot loop free of effects.
-        Effect.flatMap(codec.open(chunk), (opened) => {
+        Effect.flatMap(codec.open(chunk), (opened): Effect.Effect<void, EventCodec.DecodeError | HistoryTrimmed> => {
           let state = loaded.state
+          let next = loaded.version + 1
           for (const envelope of opened) {
+            // A stream read from its start begins after its trimmed events, if any.
+            if (envelope.streamVersion !== next++) {
+              return Effect.fail(
+                new HistoryTrimmed({ stream, removedBefore: envelope.streamVersion, needed: loaded.version + 1 })
+              )
+            }
             const event = codec.decode(
               { type: envelope.type, version: envelope.schemaVersion, data: envelope.data },
               envelope
@@ -112,6 +120,29 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       })
     )
 
+  /** Saves a snapshot of the stream's current state now, and waits for it (retention needs it stored). */
+  const saveSnapshot = (stream: StreamName.StreamName) =>
+    Effect.gen(function* () {
+      if (snapshot === undefined) {
+        return yield* new SnapshotUnavailable({ stream, reason: "the command handler has no snapshot policy" })
+      }
+      if (Option.isNone(snapshots)) {
+        return yield* new SnapshotUnavailable({ stream, reason: "no SnapshotStore is provided" })
+      }
+      const { loaded } = yield* load(stream)
+      const state = encodeSnapshot!(loaded.state)
+      if (Result.isFailure(state)) {
+        return yield* new SnapshotUnavailable({ stream, reason: `the state does not encode: ${state.failure.message}` })
+      }
+      yield* snapshots.value.save({
+        stream,
+        streamVersion: loaded.version,
+        schemaVersion: snapshot.version,
+        state: state.success
+      })
+      return loaded
+    })
+
   /**
    * Saves a snapshot when the policy says one is due, in the background: a snapshot only
    * saves work, so a reply never waits for it and a failed save is only logged.
@@ -136,5 +167,5 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     return Effect.asVoid(Effect.forkDetach(save))
   }
 
-  return { empty, foldEvents, load, maybeSnapshot }
+  return { empty, foldEvents, load, maybeSnapshot, saveSnapshot }
 }

@@ -88,7 +88,7 @@ export const show = (value: unknown): string => {
 }
 
 /** The error an effect fails with; the test fails if it succeeds. */
-export const failure = <A, E>(effect: Effect.Effect<A, E>, label?: string): Effect.Effect<E> =>
+export const failure = <A, E, R>(effect: Effect.Effect<A, E, R>, label?: string): Effect.Effect<E, never, R> =>
   Effect.flatMap(Effect.result(effect), (result) =>
     Result.isFailure(result)
       ? Effect.succeed(result.failure)
@@ -101,10 +101,10 @@ export const describeError = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
 
 /** The error an effect fails with, which must have one of these tags. */
-export const failsWith = <A, E extends { readonly _tag: string }, const Tag extends E["_tag"]>(
-  effect: Effect.Effect<A, E>,
+export const failsWith = <A, E extends { readonly _tag: string }, R, const Tag extends E["_tag"]>(
+  effect: Effect.Effect<A, E, R>,
   ...tags: ReadonlyArray<Tag>
-): Effect.Effect<Extract<E, { readonly _tag: Tag }>> =>
+): Effect.Effect<Extract<E, { readonly _tag: Tag }>, never, R> =>
   Effect.map(failure(effect), (error) => {
     assert.include(
       tags as ReadonlyArray<string>,
