@@ -3,6 +3,7 @@
  */
 export * as AppendCheck from "./AppendCheck.ts"
 export * as CheckpointStore from "./CheckpointStore.ts"
+export * as ClosingBooks from "./ClosingBooks.ts"
 export * as CommandHandler from "./CommandHandler.ts"
 export * as DeadLetterStore from "./DeadLetterStore.ts"
 export * as Decider from "./Decider.ts"
