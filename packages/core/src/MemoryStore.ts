@@ -24,6 +24,7 @@ import { Context, Layer } from "effect"
 import { CheckpointStore } from "./CheckpointStore.ts"
 import { DeadLetterStore } from "./DeadLetterStore.ts"
 import { defaultMaxEventBytes, EventStore } from "./EventStore.ts"
+import * as EventImport from "./EventImport.ts"
 import { Integrity } from "./Integrity.ts"
 import * as memoryEventStore from "./internal/memoryEventStore.ts"
 import * as memoryStores from "./internal/memoryStores.ts"
@@ -47,7 +48,16 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore | DeadLetterStore | Lease | Integrity | StreamLifecycle
+export type Stores =
+  | EventStore
+  | UnitOfWork
+  | SnapshotStore
+  | CheckpointStore
+  | DeadLetterStore
+  | Lease
+  | Integrity
+  | StreamLifecycle
+  | EventImport.EventImport
 
 /**
  * A new, empty in-memory store: every store service, on one shared state.
@@ -56,6 +66,9 @@ export type Stores = EventStore | UnitOfWork | SnapshotStore | CheckpointStore |
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<Stores> =>
+  Layer.provideMerge(EventImport.layerMemory, stores(options))
+
+const stores = (options: Options | undefined) =>
   Layer.syncContext(() => {
     const events = memoryEventStore.make(options?.maxEventBytes ?? defaultMaxEventBytes)
     return Context.make(EventStore, events.store).pipe(

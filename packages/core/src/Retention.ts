@@ -83,7 +83,9 @@ const cutOf = Effect.fnUntraced(function* (status: StreamLifecycle.Status, polic
   if (policy.maxAge !== undefined) {
     const oldest = DateTime.subtractDuration(yield* DateTime.now, Duration.fromInputUnsafe(policy.maxAge))
     const young = yield* Stream.runHead(
-      Stream.filter(store.readStream(status.stream, { from: cut }), (e) => DateTime.isGreaterThanOrEqualTo(e.recordedAt, oldest))
+      Stream.filter(store.readStream(status.stream, { from: cut }), (e) =>
+        DateTime.isGreaterThanOrEqualTo(e.recordedAt, oldest)
+      )
     )
     cut = young._tag === "Some" ? Math.max(cut, young.value.streamVersion) : status.version
   }

@@ -290,7 +290,10 @@ export const trim = Effect.fn("StreamLifecycle.trim")(function* (
  * @since 0.1.0
  * @category actions
  */
-export const archive = Effect.fn("StreamLifecycle.archive")(function* (stream: StreamName.StreamName, request: Request) {
+export const archive = Effect.fn("StreamLifecycle.archive")(function* (
+  stream: StreamName.StreamName,
+  request: Request
+) {
   const service = yield* StreamLifecycle
   return yield* recorded(request, service.archive(stream), (status) =>
     Archived.make({ stream, version: status.version, reason: request.reason })
@@ -303,7 +306,10 @@ export const archive = Effect.fn("StreamLifecycle.archive")(function* (stream: S
  * @since 0.1.0
  * @category actions
  */
-export const restore = Effect.fn("StreamLifecycle.restore")(function* (stream: StreamName.StreamName, request: Request) {
+export const restore = Effect.fn("StreamLifecycle.restore")(function* (
+  stream: StreamName.StreamName,
+  request: Request
+) {
   const service = yield* StreamLifecycle
   return yield* recorded(request, service.restore(stream), (status) =>
     Restored.make({ stream, version: status.version, reason: request.reason })

@@ -34,24 +34,26 @@ const versionsOf = (stream: StreamName.StreamName) =>
   })
 
 describe("Retention", () => {
-  it.effect("a trimmed stream without a usable snapshot fails to load with HistoryTrimmed, never folds a partial history", () =>
-    Effect.gen(function* () {
-      const stream = StreamName.make("total", "a")
-      const plain = yield* CommandHandler.make({ decider: total, codec: Events })
-      const snapshotting = yield* CommandHandler.make({ decider: total, codec: Events, snapshot })
-      for (let i = 1; i <= 5; i++) yield* plain.handle(stream, { amount: i })
-      yield* StreamLifecycle.trim(stream, 3, request)
+  it.effect(
+    "a trimmed stream without a usable snapshot fails to load with HistoryTrimmed, never folds a partial history",
+    () =>
+      Effect.gen(function* () {
+        const stream = StreamName.make("total", "a")
+        const plain = yield* CommandHandler.make({ decider: total, codec: Events })
+        const snapshotting = yield* CommandHandler.make({ decider: total, codec: Events, snapshot })
+        for (let i = 1; i <= 5; i++) yield* plain.handle(stream, { amount: i })
+        yield* StreamLifecycle.trim(stream, 3, request)
 
-      const error = yield* Effect.flip(plain.load(stream))
-      assert.strictEqual(error._tag, "HistoryTrimmed")
-      assert.deepInclude(error, { stream, removedBefore: 3, needed: 0 })
-      // A command fails the same way: nothing is decided on a partial history.
-      assert.strictEqual((yield* Effect.flip(plain.handle(stream, { amount: 100 })))._tag, "HistoryTrimmed")
+        const error = yield* Effect.flip(plain.load(stream))
+        assert.strictEqual(error._tag, "HistoryTrimmed")
+        assert.deepInclude(error, { stream, removedBefore: 3, needed: 0 })
+        // A command fails the same way: nothing is decided on a partial history.
+        assert.strictEqual((yield* Effect.flip(plain.handle(stream, { amount: 100 })))._tag, "HistoryTrimmed")
 
-      // Nor can a snapshot be made of it any more: retention snapshots before it trims.
-      const saved = yield* snapshotting.snapshot(stream).pipe(Effect.flip)
-      assert.strictEqual(saved._tag, "HistoryTrimmed", "the snapshot needs the whole history too")
-    }).pipe(Effect.provide(MemoryStore.layer()))
+        // Nor can a snapshot be made of it any more: retention snapshots before it trims.
+        const saved = yield* snapshotting.snapshot(stream).pipe(Effect.flip)
+        assert.strictEqual(saved._tag, "HistoryTrimmed", "the snapshot needs the whole history too")
+      }).pipe(Effect.provide(MemoryStore.layer()))
   )
 
   it.effect("apply keeps maxCount events per stream, saving each state first, and the aggregates load as before", () =>

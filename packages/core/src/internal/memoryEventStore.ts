@@ -189,7 +189,8 @@ export const make = (
     if (blocker !== undefined) return blocker
     for (const { append } of checkedAppends.success) {
       const { state } = lifeOf(append.stream)
-      if (state === "Deleted") return Result.fail(new StreamDeleted({ stream: append.stream, version: versionOf(append.stream) }))
+      if (state === "Deleted")
+        return Result.fail(new StreamDeleted({ stream: append.stream, version: versionOf(append.stream) }))
       if (state === "Archived") return Result.fail(new StreamArchived({ stream: append.stream }))
     }
     for (const { append, events: checked } of checkedAppends.success) {
@@ -439,7 +440,8 @@ export const make = (
       const attempt = (): Effect.Effect<Lifecycle.Status, E | StreamNotFound | StreamDeleted | StoreError> =>
         Effect.suspend(() => {
           const holder = holders.get(stream)
-          if (holder !== undefined && holder !== unit) return Effect.andThen(waitFor(unit, holder, operation), attempt())
+          if (holder !== undefined && holder !== unit)
+            return Effect.andThen(waitFor(unit, holder, operation), attempt())
           const version = versionOf(stream)
           const before = lifeOf(stream)
           if (version < 0) return Effect.fail(new StreamNotFound({ stream }))

@@ -55,7 +55,11 @@ export const lifecycle = (it: It<Services>): void => {
         Effect.gen(function* () {
           const { append, log, store, stream } = yield* eventStoreFixture
           const [doomed, other] = [stream("doomed"), stream("other")]
-          yield* append(doomed, range(4).map((n) => newEvent({ n })), ExpectedVersion.noStream)
+          yield* append(
+            doomed,
+            range(4).map((n) => newEvent({ n })),
+            ExpectedVersion.noStream
+          )
           yield* append(other, [newEvent({ kept: true })], ExpectedVersion.noStream)
           const otherBefore = yield* collectBounded(store.readStream(other), "other")
 
@@ -68,7 +72,10 @@ export const lifecycle = (it: It<Services>): void => {
           assert.lengthOf(yield* collectBounded(store.readStream(doomed), "doomed"), 4)
           yield* failsWith(StreamLifecycle.tombstone(stream("never"), request), "StreamNotFound")
 
-          const status = yield* StreamLifecycle.tombstone(doomed, { ...request, expectedVersion: ExpectedVersion.exact(3) })
+          const status = yield* StreamLifecycle.tombstone(doomed, {
+            ...request,
+            expectedVersion: ExpectedVersion.exact(3)
+          })
           assert.deepStrictEqual(status, { stream: doomed, version: 3, state: "Deleted", removedBefore: 4 })
           assert.deepStrictEqual(yield* StreamLifecycle.status(doomed), status)
 
@@ -80,7 +87,10 @@ export const lifecycle = (it: It<Services>): void => {
             ExpectedVersion.streamExists,
             ExpectedVersion.exact(3)
           ]) {
-            const refused = yield* failsWith(store.append(doomed, [newEvent({ late: true })], expected), "StreamDeleted")
+            const refused = yield* failsWith(
+              store.append(doomed, [newEvent({ late: true })], expected),
+              "StreamDeleted"
+            )
             assert.strictEqual(refused.version, 3, ExpectedVersion.format(expected))
           }
           yield* failsWith(StreamLifecycle.trim(doomed, 1, request), "StreamDeleted")
@@ -99,7 +109,11 @@ export const lifecycle = (it: It<Services>): void => {
           yield* assertClean(doomed, 0)
           yield* assertClean(other, 1)
           assert.deepStrictEqual(yield* recordedFor(store, doomed), [
-            { type: "StreamDeleted", data: { stream: doomed, version: 3, reason: request.reason }, actor: request.actor }
+            {
+              type: "StreamDeleted",
+              data: { stream: doomed, version: 3, reason: request.reason },
+              actor: request.actor
+            }
           ])
         }),
       testTimeout
@@ -111,7 +125,11 @@ export const lifecycle = (it: It<Services>): void => {
         Effect.gen(function* () {
           const { append, log, store, stream } = yield* eventStoreFixture
           const s = stream("long")
-          yield* append(s, range(6).map((n) => newEvent({ n })), ExpectedVersion.noStream)
+          yield* append(
+            s,
+            range(6).map((n) => newEvent({ n })),
+            ExpectedVersion.noStream
+          )
           const before = yield* collectBounded(store.readStream(s), "before")
 
           for (const bad of [0, 6, 7, 1.5, Number.NaN, -1]) {
@@ -215,8 +233,14 @@ export const lifecycle = (it: It<Services>): void => {
           const { append, log, store, stream } = yield* eventStoreFixture
           const unit = yield* UnitOfWork.UnitOfWork
           const [a, b] = [stream("a"), stream("b")]
-          yield* append(a, range(3).map((n) => newEvent({ n })))
-          yield* append(b, range(3).map((n) => newEvent({ n })))
+          yield* append(
+            a,
+            range(3).map((n) => newEvent({ n }))
+          )
+          yield* append(
+            b,
+            range(3).map((n) => newEvent({ n }))
+          )
           const log0 = (yield* log()).map(comparable)
           yield* Effect.flip(
             unit.run(
