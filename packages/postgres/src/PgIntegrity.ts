@@ -48,6 +48,9 @@ interface HeadRow {
   readonly hash: Uint8Array | null
 }
 
+// This store has no lifecycle layer yet (StreamLifecycle is in memory only): nothing is ever lawfully removed.
+const noRemoval = { removedBefore: 0, removedHash: null } as const
+
 const toLink = (row: LinkRow): Integrity.Link => ({
   _tag: "Event",
   event: {
@@ -61,7 +64,10 @@ const toLink = (row: LinkRow): Integrity.Link => ({
     recordedAtMicros: BigInt(row.recorded_at),
     hash: row.hash
   },
-  head: row.head_version === null ? undefined : { stream: row.stream, version: row.head_version, hash: row.head_hash }
+  head:
+    row.head_version === null
+      ? undefined
+      : { stream: row.stream, version: row.head_version, hash: row.head_hash, ...noRemoval }
 })
 
 /**
@@ -125,7 +131,7 @@ export const make = Effect.fn("PgIntegrity.make")(function* (options?: Options) 
       "",
       (after) => headPage(stream, after),
       (row) => row.stream
-    ).pipe(Stream.map((head): Integrity.Link => ({ _tag: "Head", head })))
+    ).pipe(Stream.map((head): Integrity.Link => ({ _tag: "Head", head: { ...head, ...noRemoval } })))
     return Stream.concat(events, heads)
   }
 

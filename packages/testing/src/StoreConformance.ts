@@ -424,8 +424,7 @@ export const all = <E>(
     | CheckpointStore.CheckpointStore
     | DeadLetterStore.DeadLetterStore
     | Lease.Lease
-    | Integrity.Integrity
-    | StreamLifecycle.StreamLifecycle,
+    | Integrity.Integrity,
     E,
     never
   >
@@ -437,5 +436,4 @@ export const all = <E>(
   checkpointStore(name, storeLayer)
   deadLetterStore(name, storeLayer)
   lease(name, storeLayer)
-  lifecycle(name, storeLayer)
 }
