@@ -5,7 +5,7 @@
  *
  * | Chronicle | raw baseline |
  * | --- | --- |
- * | `PgEventImport` (`importEvents`, batches of 10 000) | per 10 000 rows, one transaction: the same `INSERT … SELECT FROM unnest(…)` of the same columns, then the stream rows |
+ * | `PgEventImport` (`importEvents`, batches of 10 000, inserted in chunks of 2 500) | per 10 000 rows, one transaction: the same `INSERT … SELECT FROM unnest(…)` of the same columns (recorded-at as `Date`s, sent in binary, as the import sends them), then the stream rows |
  *
  * The baseline writes to a second schema made by the same migrations (same
  * columns, keys and indexes), with no hashes (the column stays NULL), no
@@ -79,7 +79,8 @@ export const run = Effect.gen(function* () {
             events.map((e) => e.schemaVersion),
             events.map((e) => JSON.stringify(e.data)),
             events.map((e) => JSON.stringify(e.metadata)),
-            events.map((e) => DateTime.formatIso(e.recordedAt))
+            // Dates, which the driver sends in binary, as the import does.
+            events.map((e) => DateTime.toDateUtc(e.recordedAt))
           ]
         ),
         sql.unsafe(

@@ -19,7 +19,13 @@ import * as ReadModels from "./ReadModels.ts"
 const cli = Cli.make({
   name: "chronicle",
   aggregates: [
-    { category: "order", decider: Order.decider, codec: Order.OrderEvents },
+    // The snapshot policy of the app's order handler (Shop.ts): `streams trim` and `retention` snapshot with it.
+    {
+      category: "order",
+      decider: Order.decider,
+      codec: Order.OrderEvents,
+      snapshot: { schema: Order.OrderState, version: 1, every: 50 }
+    },
     { category: "account", decider: Account.decider, codec: Account.AccountEvents }
   ],
   projections: ReadModels.projected,

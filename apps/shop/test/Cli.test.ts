@@ -99,6 +99,40 @@ it.live(
         const failed = yield* cli(url, ...args)
         assert.notStrictEqual(failed.code, 0, `${args.join(" ")} should fail`)
       }
+
+      // The stream lifecycle on PostgreSQL: export, trim after a snapshot (the order aggregate's policy), status.
+      const exported = yield* cli(url, "export", "order-o-1")
+      assert.strictEqual(exported.code, 0, exported.stderr)
+      assert.deepStrictEqual(
+        exported.stdout
+          .trimEnd()
+          .split("\n")
+          .map((line) => JSON.parse(line).type),
+        ["OrderPlaced", "PaymentConfirmed"]
+      )
+      assert.strictEqual(exported.stderr.trimEnd(), "Exported 2 events of 1 stream.")
+      const trimmed = yield* cli(
+        url,
+        "streams",
+        "trim",
+        "order-o-1",
+        "--before",
+        "1",
+        "--reason",
+        "test",
+        "--by",
+        "ops"
+      )
+      assert.strictEqual(trimmed.code, 0, trimmed.stderr)
+      assert.match(trimmed.stdout, /^Trimmed order-o-1: 1 event removed after a snapshot at version 1/)
+      assert.include((yield* cli(url, "state", "order-o-1")).stdout, '"status": "Paid"')
+      const streamStatus = yield* cli(url, "streams", "status", "order-o-1")
+      assert.strictEqual(streamStatus.stdout.trimEnd(), "order-o-1: Live at version 1, events before version 1 trimmed")
+      // The shop mounts no key store: forget says so in one line.
+      const forget = yield* cli(url, "forget", "c-1", "--reason", "test")
+      assert.strictEqual(forget.code, 1)
+      assert.match(forget.stderr.trimEnd(), /^Cannot forget c-1: this CLI has no key store/)
+
       const unreachable = yield* cli("postgres://postgres:postgres@127.0.0.1:1/none", "streams", "order")
       assert.notStrictEqual(unreachable.code, 0)
       assert.include(unreachable.stderr, "Cannot reach PostgreSQL")

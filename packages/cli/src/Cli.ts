@@ -3,7 +3,11 @@
  * and projections: list streams, show a stream's events (decoded and raw) and
  * its state as of a version or a time, projection status (lag, parked events,
  * who holds the lease), rebuilds with a progress bar, the dead-letter
- * queue (replay or discard), and `verify` of the streams' hash chains.
+ * queue (replay or discard), and `verify` of the streams' hash chains; and a
+ * stream's life after its writes: delete, trim (after a snapshot), archive
+ * and restore it (`streams …`, each recorded on `$system-streams` with who
+ * and why), `retention` per category, `forget` a subject's personal data, and
+ * `export` / `import` of events as JSON lines.
  *
  * It runs against whatever store layers the app provides, so the same
  * commands work on PostgreSQL and in memory. {@link run} runs it the way a
@@ -19,13 +23,20 @@
  *
  * const cli = Cli.make({
  *   name: "shop",
- *   aggregates: [{ category: "order", decider: Order.decider, codec: Order.OrderEvents }],
+ *   aggregates: [
+ *     // The snapshot policy of the app's handler: `streams trim` and `retention` snapshot with it.
+ *     { category: "order", decider: Order.decider, codec: Order.OrderEvents, snapshot: { schema: Order.OrderState, version: 1 } }
+ *   ],
  *   projections: [orderSummary, revenueByDay]
  * })
  * cli.pipe(Command.provide(Stores), Cli.run({ version: "1.0.0" }), Effect.provide(NodeServices.layer), NodeRuntime.runMain)
  * ```
  *
- * Over 300 lines because every command is defined here, with its arguments,
+ * The actions that change the log (`streams delete|trim|archive|restore`,
+ * `retention`, `forget`) need a `--reason`; `--by` defaults to `$USER`, else
+ * the process as leases name it (`chronicle:<host>:<pid>`).
+ *
+ * Over 800 lines because every command is defined here, with its arguments,
  * flags and the words of its failures, so the module reads like the CLI's
  * help. How output is laid out (tables, events, progress), the lag count and
  * the terminal's presenter live under `internal/`.
@@ -39,17 +50,37 @@ import {
   type Decider,
   Envelope,
   type EventCodec,
+  EventImport,
   EventStore,
+  ExpectedVersion,
   Integrity,
+  KeyStore,
   Lease,
+  PersonalData,
   Position,
   Projection,
   Projector,
+  Retention,
+  StreamLifecycle,
   StreamName,
   TemporalQuery
 } from "@chronicle/core"
-import { Config, Console, DateTime, Effect, Option, Runtime, Schema, Stdio, Stream } from "effect"
+import {
+  Config,
+  Console,
+  DateTime,
+  Duration,
+  Effect,
+  FileSystem,
+  Option,
+  Predicate,
+  Runtime,
+  Schema,
+  Stdio,
+  Stream
+} from "effect"
 import { Argument, CliConfig, CliError, CliOutput, Command, Flag } from "effect/cli"
+import { hostname } from "node:os"
 import * as format from "./internal/format.ts"
 import { lagOf } from "./internal/lag.ts"
 import { cliConfig, describeError, presenter } from "./internal/terminal.ts"
@@ -64,6 +95,13 @@ export interface Aggregate {
   readonly category: string
   readonly decider: Decider.Decider<any, any, any, any>
   readonly codec: EventCodec.EventCodec<any>
+  /**
+   * How the aggregate's state is snapshotted (the app's handler's policy):
+   * `streams trim` and `retention` save a snapshot with it before they remove
+   * events, and refuse a category without one, since its streams could no
+   * longer load.
+   */
+  readonly snapshot?: CommandHandler.SnapshotPolicy<any, any> | undefined
 }
 
 /**
@@ -112,6 +150,28 @@ const stream = Argument.String("stream").pipe(Argument.withDescription("A stream
 const parseStream = (name: string) =>
   Effect.mapError(StreamName.decode(name), (error) => new CliInputError({ message: error.message }))
 
+const reasonFlag = Flag.String("reason").pipe(Flag.withDescription("Why (recorded with the action on $system-streams)"))
+const byFlag = Flag.String("by").pipe(
+  Flag.withDescription("Who does it (default: $USER, else chronicle:<host>:<pid>)"),
+  Flag.optional
+)
+
+/** Who acts: `--by`, else `$USER`, else the process as leases name it (`chronicle:<host>:<pid>`). */
+const actorOf = (by: Option.Option<string>) => {
+  if (Option.isSome(by)) return Effect.succeed(by.value)
+  const processName = `chronicle:${hostname()}:${process.pid}`
+  return Config.String("USER").pipe(
+    Config.withDefault(processName),
+    Effect.orElseSucceed(() => processName)
+  )
+}
+
+const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
+
+/** A stream that is not there, in the words `requireStream` uses. */
+const notFound = (stream: string) =>
+  new CliInputError({ message: `Stream ${stream} does not exist. List streams with: streams <category>` })
+
 /**
  * Builds the CLI's root command.
  *
@@ -132,6 +192,10 @@ export const make = <R>(options: Options<R>) => {
         )
       : Effect.succeed(aggregate)
   }
+
+  /** The aggregate's command handler, with its snapshot policy (loads after a trim start from the snapshot). */
+  const handlerOf = (aggregate: Aggregate) =>
+    CommandHandler.make({ decider: aggregate.decider, codec: aggregate.codec, snapshot: aggregate.snapshot })
 
   const inline = options.inline ?? []
   const allProjections = [...inline, ...options.projections]
@@ -166,6 +230,153 @@ export const make = <R>(options: Options<R>) => {
       : Effect.andThen(options.migrate, Console.log("Migrations applied."))
   ).pipe(Command.withDescription("Create or upgrade the database schema (idempotent)"))
 
+  /** The lifecycle's failures in the CLI's words: an unknown stream as `requireStream` puts it. */
+  const lifecycleErrors = <A, E, Env>(
+    name: StreamName.StreamName,
+    effect: Effect.Effect<A, E | EventStore.StreamNotFound, Env>
+  ): Effect.Effect<A, E | CliInputError, Env> =>
+    Effect.catchIf(
+      effect,
+      (error): error is EventStore.StreamNotFound => Predicate.isTagged(error, "StreamNotFound"),
+      () => Effect.fail(notFound(name))
+    )
+
+  const recordedBy = (actor: string) => `recorded on ${StreamLifecycle.systemStream} (by ${actor})`
+
+  const deleteStream = Command.make(
+    "delete",
+    {
+      stream,
+      reason: reasonFlag,
+      by: byFlag,
+      expectedVersion: Flag.Int("expected-version").pipe(
+        Flag.withDescription("Delete only if the stream is still at this version"),
+        Flag.optional
+      )
+    },
+    Effect.fn(function* ({ by, expectedVersion, reason, stream }) {
+      const name = yield* parseStream(stream)
+      const actor = yield* actorOf(by)
+      const deleted = yield* lifecycleErrors(
+        name,
+        StreamLifecycle.tombstone(name, {
+          reason,
+          actor,
+          expectedVersion: Option.getOrUndefined(Option.map(expectedVersion, ExpectedVersion.exact))
+        })
+      ).pipe(
+        Effect.catchTag("WrongExpectedVersion", (error) =>
+          Effect.fail(
+            new CliInputError({
+              message: `Stream ${name} is at version ${error.actualVersion}, not ${Option.getOrElse(expectedVersion, () => -1)}: nothing was deleted.`
+            })
+          )
+        )
+      )
+      yield* Console.log(
+        `Deleted ${name} at version ${deleted.version}: its events are gone and its name is not reused; ${recordedBy(actor)}.`
+      )
+    })
+  ).pipe(
+    Command.withDescription(
+      "Delete a stream for good (a tombstone): its events and snapshot are removed, and it refuses reads and appends"
+    )
+  )
+
+  const trimStream = Command.make(
+    "trim",
+    {
+      stream,
+      before: Flag.Int("before").pipe(
+        Flag.withDescription("Remove the events before this version (1 to the stream's version: the last one stays)")
+      ),
+      reason: reasonFlag,
+      by: byFlag,
+      force: Flag.Boolean("force").pipe(
+        Flag.withDescription("Trim even though the aggregate has no snapshot policy (its streams then no longer load)"),
+        Flag.withDefault(false)
+      )
+    },
+    Effect.fn(function* ({ before, by, force, reason, stream }) {
+      const name = yield* parseStream(stream)
+      const actor = yield* actorOf(by)
+      const status = yield* lifecycleErrors(name, StreamLifecycle.status(name))
+      if (status.state === "Deleted") {
+        return yield* new EventStore.StreamDeleted({ stream: name, version: status.version })
+      }
+      if (!Number.isInteger(before) || before < 1 || before > status.version) {
+        return yield* new StreamLifecycle.InvalidTrim({ stream: name, before, version: status.version })
+      }
+      const category = StreamName.category(name)
+      const aggregate = options.aggregates.find((a) => a.category === category)
+      let snapshot = ""
+      if (aggregate?.snapshot !== undefined) {
+        const handler = yield* handlerOf(aggregate)
+        const saved = yield* lifecycleErrors(name, handler.snapshot(name))
+        snapshot = ` after a snapshot at version ${saved.version}`
+      } else if (!force) {
+        return yield* new CliInputError({
+          message:
+            (aggregate === undefined
+              ? `No aggregate is registered for category "${category}"`
+              : `The "${category}" aggregate has no snapshot policy`) +
+            `, so nothing would keep the state of the trimmed events and ${name} could no longer load. ` +
+            `Give the CLI's "${category}" aggregate a snapshot policy, or pass --force to trim anyway.`
+        })
+      }
+      const trimmed = yield* lifecycleErrors(name, StreamLifecycle.trim(name, before, { reason, actor }))
+      yield* Console.log(
+        `Trimmed ${name}: ${counted(trimmed.removedBefore - status.removedBefore, "event")} removed${snapshot}, ` +
+          `it now starts at version ${trimmed.removedBefore}; ${recordedBy(actor)}.`
+      )
+    })
+  ).pipe(
+    Command.withDescription(
+      "Remove the start of a stream's history, after saving a snapshot (refused without a snapshot policy unless --force)"
+    )
+  )
+
+  const archiveStream = Command.make(
+    "archive",
+    { stream, reason: reasonFlag, by: byFlag },
+    Effect.fn(function* ({ by, reason, stream }) {
+      const name = yield* parseStream(stream)
+      const actor = yield* actorOf(by)
+      const archived = yield* lifecycleErrors(name, StreamLifecycle.archive(name, { reason, actor }))
+      yield* Console.log(
+        `Archived ${name} at version ${archived.version}: it reads as before and refuses appends until restored; ` +
+          `${recordedBy(actor)}.`
+      )
+    })
+  ).pipe(Command.withDescription("Move a stream out of the hot tables: still readable, no appends until restored"))
+
+  const restoreStream = Command.make(
+    "restore",
+    { stream, reason: reasonFlag, by: byFlag },
+    Effect.fn(function* ({ by, reason, stream }) {
+      const name = yield* parseStream(stream)
+      const actor = yield* actorOf(by)
+      const restored = yield* lifecycleErrors(name, StreamLifecycle.restore(name, { reason, actor }))
+      yield* Console.log(`Restored ${name} at version ${restored.version}: it accepts appends; ${recordedBy(actor)}.`)
+    })
+  ).pipe(Command.withDescription("Bring an archived stream back: appendable again"))
+
+  const streamStatus = Command.make(
+    "status",
+    { stream },
+    Effect.fn(function* ({ stream }) {
+      const name = yield* parseStream(stream)
+      const status = yield* lifecycleErrors(name, StreamLifecycle.status(name))
+      const removed =
+        status.state === "Deleted"
+          ? ""
+          : status.removedBefore > 0
+            ? `, events before version ${status.removedBefore} trimmed`
+            : ""
+      yield* Console.log(`${name}: ${status.state} at version ${status.version}${removed}`)
+    })
+  ).pipe(Command.withDescription("A stream's state (Live, Archived or Deleted), version and trimmed start"))
+
   const streams = Command.make(
     "streams",
     {
@@ -189,7 +400,12 @@ export const make = <R>(options: Options<R>) => {
       yield* Console.log(format.table([["STREAM", "VERSION"], ...shown]))
       if (versions.size > limit) yield* Console.log(`… ${versions.size - limit} more (use --limit)`)
     })
-  ).pipe(Command.withDescription("List the streams of a category with their versions"))
+  ).pipe(
+    Command.withDescription(
+      "List the streams of a category with their versions; delete, trim, archive or restore one, or show its status"
+    ),
+    Command.withSubcommands([deleteStream, trimStream, archiveStream, restoreStream, streamStatus])
+  )
 
   const events = Command.make(
     "events",
@@ -226,7 +442,7 @@ export const make = <R>(options: Options<R>) => {
       const name = yield* parseStream(stream)
       const aggregate = yield* aggregateOf(name)
       yield* requireStream(name)
-      const handler = yield* CommandHandler.make({ decider: aggregate.decider, codec: aggregate.codec })
+      const handler = yield* handlerOf(aggregate)
       const asOf = { version: Option.getOrUndefined(version), at: Option.getOrUndefined(at) }
       const loaded = yield* TemporalQuery.state(handler, name, asOf).pipe(
         Effect.catchTags({
@@ -380,16 +596,14 @@ export const make = <R>(options: Options<R>) => {
       projection: parkedBy,
       eventId: parkedEvent,
       reason: Flag.String("reason").pipe(Flag.withDescription("Why the event is skipped (kept with the record)")),
-      by: Flag.String("by").pipe(Flag.withDescription("Who discards it (default: $USER)"), Flag.optional)
+      by: Flag.String("by").pipe(
+        Flag.withDescription("Who discards it (default: $USER, else chronicle:<host>:<pid>)"),
+        Flag.optional
+      )
     },
     Effect.fn(function* ({ by, eventId, projection, reason }) {
       const name = Projection.checkpointName(yield* projectionOf(projection))
-      const who = Option.isSome(by)
-        ? by.value
-        : yield* Config.String("USER").pipe(
-            Config.withDefault("unknown"),
-            Effect.orElseSucceed(() => "unknown")
-          )
+      const who = yield* actorOf(by)
       const discarded = yield* (yield* DeadLetterStore.DeadLetterStore).discard(name, eventId, { reason, by: who })
       if (Option.isNone(discarded)) {
         return yield* new CliInputError({
@@ -433,14 +647,211 @@ export const make = <R>(options: Options<R>) => {
     )
   )
 
+  const retention = Command.make(
+    "retention",
+    {
+      category: Argument.String("category").pipe(Argument.withDescription("The stream category, e.g. order")),
+      maxCount: Flag.Int("max-count").pipe(
+        Flag.withDescription("Keep at most this many of each stream's newest events (at least 1)"),
+        Flag.optional
+      ),
+      maxAge: Flag.String("max-age").pipe(
+        Flag.withDescription('Keep only the events younger than this, e.g. "30 days"'),
+        Flag.optional
+      ),
+      reason: reasonFlag,
+      by: byFlag
+    },
+    Effect.fn(function* ({ by, category, maxAge, maxCount, reason }) {
+      if (Option.isNone(maxCount) && Option.isNone(maxAge)) {
+        return yield* new CliInputError({ message: 'Say what to keep: --max-count n, --max-age "30 days" or both.' })
+      }
+      if (Option.isSome(maxCount) && maxCount.value < 1) {
+        return yield* new CliInputError({
+          message: `--max-count must be at least 1 (the last event of a stream always stays), not ${maxCount.value}.`
+        })
+      }
+      const age = Option.isSome(maxAge)
+        ? Option.filter(Duration.fromInput(maxAge.value as Duration.Input), (d) =>
+            Duration.isGreaterThan(d, Duration.zero)
+          )
+        : Option.none()
+      if (Option.isSome(maxAge) && Option.isNone(age)) {
+        return yield* new CliInputError({
+          message: `--max-age ${JSON.stringify(maxAge.value)} is not a positive duration; write it like "30 days" or "12 hours".`
+        })
+      }
+      const aggregate = options.aggregates.find((a) => a.category === category)
+      if (aggregate === undefined) {
+        return yield* new CliInputError({
+          message:
+            `No aggregate is registered for category "${category}", so nothing can keep its streams' state. ` +
+            `Known categories: ${options.aggregates.map((a) => a.category).join(", ") || "none"}`
+        })
+      }
+      if (aggregate.snapshot === undefined) {
+        return yield* new CliInputError({
+          message:
+            `The "${category}" aggregate has no snapshot policy, so its streams could no longer load after a trim. ` +
+            `Give the CLI's "${category}" aggregate a snapshot policy first.`
+        })
+      }
+      const actor = yield* actorOf(by)
+      const report = yield* Retention.apply(
+        { category, maxCount: Option.getOrUndefined(maxCount), maxAge: Option.getOrUndefined(age) },
+        {
+          handler: yield* handlerOf(aggregate),
+          reason,
+          actor,
+          // Progress (on stderr) only when there are many streams.
+          onProgress: (p) =>
+            p.streams % 1000 === 0 ? Console.error(`${p.streams} streams looked at, ${p.trimmed} trimmed`) : Effect.void
+        }
+      )
+      yield* Console.log(
+        `${category}: ${counted(report.streams, "stream")}, ${report.trimmed} trimmed, ` +
+          `${counted(report.removed, "event")} removed; each trim ${recordedBy(actor)}.`
+      )
+    })
+  ).pipe(
+    Command.withDescription(
+      "Trim a category's streams to what a policy keeps (newest events, younger than an age), snapshotting each first"
+    )
+  )
+
+  const forget = Command.make(
+    "forget",
+    {
+      subject: Argument.String("subject").pipe(
+        Argument.withDescription("Whose personal data to erase (the subject its event types name, e.g. customer-42)")
+      ),
+      reason: Flag.String("reason").pipe(
+        Flag.withDescription(`Why (recorded with the action on ${PersonalData.subjectsStream})`)
+      ),
+      by: byFlag
+    },
+    Effect.fn(function* ({ by, reason, subject }) {
+      const actor = yield* actorOf(by)
+      if (!(yield* KeyStore.isProvided)) {
+        return yield* new CliInputError({
+          message:
+            `Cannot forget ${subject}: this CLI has no key store, so there is no key to destroy. ` +
+            "Mount the CLI with the app's KeyStore (PgKeyStore.layer() on PostgreSQL); nothing was changed."
+        })
+      }
+      yield* PersonalData.forget(subject, { actor, extra: { reason } })
+      yield* Console.log(
+        `Forgot ${subject}: its key is destroyed, so its personal fields read as erased from now on; ` +
+          `recorded on ${PersonalData.subjectsStream} (by ${actor}).`
+      )
+    })
+  ).pipe(
+    Command.withDescription(
+      "Erase a subject's personal data (destroy its key: crypto-shredding) and tell read models to forget it"
+    )
+  )
+
+  const exportEvents = Command.make(
+    "export",
+    {
+      stream: Argument.String("stream").pipe(
+        Argument.withDescription("One stream to export (default: the whole log)"),
+        Argument.optional
+      ),
+      output: Flag.String("output").pipe(
+        Flag.withAlias("o"),
+        Flag.withDescription("Write to this file (replacing it) instead of stdout"),
+        Flag.optional
+      )
+    },
+    Effect.fn(function* ({ output, stream }) {
+      const name = Option.isSome(stream) ? yield* parseStream(stream.value) : undefined
+      if (name !== undefined) yield* requireStream(name)
+      const store = yield* EventStore.EventStore
+      const streams = new Set<string>()
+      let events = 0
+      const counting = Stream.map(name === undefined ? store.readAll() : store.readStream(name), (envelope) => {
+        events++
+        streams.add(envelope.stream)
+        return EventImport.toLine(envelope)
+      })
+      if (Option.isNone(output)) {
+        yield* Stream.runForEach(counting, (line) => Console.log(line))
+        // The outcome on stderr: stdout holds the events only.
+        return yield* Console.error(`Exported ${counted(events, "event")} of ${counted(streams.size, "stream")}.`)
+      }
+      const fs = yield* FileSystem.FileSystem
+      yield* counting.pipe(
+        Stream.map((line) => `${line}\n`),
+        Stream.encodeText,
+        Stream.run(fs.sink(output.value))
+      )
+      yield* Console.log(
+        `Exported ${counted(events, "event")} of ${counted(streams.size, "stream")} to ${output.value}.`
+      )
+    })
+  ).pipe(Command.withDescription("Write the whole log, or one stream, as JSON lines (one stored envelope per line)"))
+
+  const importEvents = Command.make(
+    "import",
+    {
+      file: Argument.File("file", { mustExist: true }).pipe(
+        Argument.withDescription("A JSON-lines file written by export")
+      ),
+      existing: Flag.Literals("existing", ["fail", "skip"]).pipe(
+        Flag.withDescription(
+          "A stream the store already has: fail (the default), or skip the events it holds with the same ids (to resume an import)"
+        ),
+        Flag.withDefault("fail" as const)
+      )
+    },
+    Effect.fn(function* ({ existing, file }) {
+      const fs = yield* FileSystem.FileSystem
+      const importer = yield* EventImport.EventImport
+      const events = EventImport.parseLines(fs.stream(file).pipe(Stream.decodeText, Stream.splitLines))
+      // The whole file is read once first: a malformed line anywhere imports nothing (the import would
+      // have committed the events read before it).
+      yield* Stream.runDrain(events)
+      const report = yield* importer.importEvents(events, {
+        existing,
+        // Progress (on stderr) only for an import of more than one batch.
+        onProgress: (p) =>
+          p.events + p.skipped >= EventImport.defaultBatchSize
+            ? Console.error(`imported ${p.events} events (${p.skipped} skipped) in ${p.batches} batches`)
+            : Effect.void
+      })
+      yield* Console.log(
+        `Imported ${counted(report.events, "event")} into ${counted(report.streams, "stream")}` +
+          (report.skipped > 0 ? ` (${report.skipped} already there, skipped)` : "") +
+          ` from ${file}.`
+      )
+    })
+  ).pipe(
+    Command.withDescription("Import an export's events into new streams, with their ids, versions, times and metadata")
+  )
+
   const deadLetters = Command.make("dead-letters").pipe(
     Command.withDescription("The events projections parked: list, replay or discard them"),
     Command.withSubcommands([parked, replay, discard])
   )
 
   return Command.make(options.name).pipe(
-    Command.withDescription(`Operations for ${options.name}: streams, projections and the dead-letter queue`),
-    Command.withSubcommands([migrate, streams, events, state, projections, deadLetters, verify])
+    Command.withDescription(
+      `Operations for ${options.name}: streams and their lifecycle, projections, the dead-letter queue, retention, erasure, export and import`
+    ),
+    Command.withSubcommands([
+      migrate,
+      streams,
+      events,
+      state,
+      projections,
+      deadLetters,
+      verify,
+      retention,
+      forget,
+      exportEvents,
+      importEvents
+    ])
   )
 }
 

@@ -2,18 +2,25 @@ import { Cli } from "@chronicle/cli"
 import {
   CommandHandler,
   DeadLetterStore,
+  Envelope,
   EventStore,
   ExpectedVersion,
+  KeyStore,
   Lease,
   MemoryStore,
+  PersonalData,
   Projection,
+  StreamLifecycle,
   StreamName
 } from "@chronicle/core"
-import { Order } from "@chronicle/example"
+import { Customer, Order } from "@chronicle/example"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Effect, Layer, Ref, Stream } from "effect"
 import { TestConsole } from "effect/testing"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
 
 const revenue = (fail: Ref.Ref<boolean>, total: Ref.Ref<number>) =>
   Projection.make({
@@ -88,27 +95,36 @@ const Stores = Layer.mergeAll(
   NodeServices.layer
 )
 
-const setup = Effect.gen(function* () {
-  const fail = yield* Ref.make(false)
-  const total = yield* Ref.make(0)
-  yield* seed
-  const cli = Cli.make({
-    name: "shop",
-    aggregates: [{ category: "order", decider: Order.decider, codec: Order.OrderEvents }],
-    projections: [revenue(fail, total)],
-    inline: [placed(yield* Ref.make(0))],
-    resets: { revenue: Ref.set(total, 0) }
-  })
-  const run = (...args: Array<string>) =>
-    Effect.gen(function* () {
-      const [out, err] = [(yield* TestConsole.logLines).length, (yield* TestConsole.errorLines).length]
-      const exit = yield* Effect.exit(Cli.runWith(cli, { version: "0.1.0" })(args))
-      const output = (yield* TestConsole.logLines).slice(out).map(String).join("\n")
-      const errors = (yield* TestConsole.errorLines).slice(err).map(String)
-      return { exit, output, errors }
-    })
-  return { run, fail, total }
+/** The order aggregate as the CLI mounts it, with or without a snapshot policy. */
+const orderAggregate = (snapshot: boolean): Cli.Aggregate => ({
+  category: "order",
+  decider: Order.decider,
+  codec: Order.OrderEvents,
+  ...(snapshot ? { snapshot: { schema: Order.OrderState, version: 1 } } : {})
 })
+
+const setup = (extra?: { readonly snapshot?: boolean; readonly aggregates?: ReadonlyArray<Cli.Aggregate> }) =>
+  Effect.gen(function* () {
+    const fail = yield* Ref.make(false)
+    const total = yield* Ref.make(0)
+    yield* seed
+    const cli = Cli.make({
+      name: "shop",
+      aggregates: [orderAggregate(extra?.snapshot ?? false), ...(extra?.aggregates ?? [])],
+      projections: [revenue(fail, total)],
+      inline: [placed(yield* Ref.make(0))],
+      resets: { revenue: Ref.set(total, 0) }
+    })
+    const run = (...args: Array<string>) =>
+      Effect.gen(function* () {
+        const [out, err] = [(yield* TestConsole.logLines).length, (yield* TestConsole.errorLines).length]
+        const exit = yield* Effect.exit(Cli.runWith(cli, { version: "0.1.0" })(args))
+        const output = (yield* TestConsole.logLines).slice(out).map(String).join("\n")
+        const errors = (yield* TestConsole.errorLines).slice(err).map(String)
+        return { exit, output, errors }
+      })
+    return { run, fail, total }
+  })
 
 /** The cells of the table row that starts with `first` (columns are two or more spaces apart). */
 const row = (output: string, first: string) => {
@@ -129,7 +145,7 @@ const aligned = (output: string) => {
 describe("Cli", () => {
   it.live("lists streams, shows events decoded and raw, and state as of a version", () =>
     Effect.gen(function* () {
-      const { run } = yield* setup
+      const { run } = yield* setup()
       const streams = yield* run("streams", "order")
       assert.strictEqual(streams.exit._tag, "Success")
       assert.deepStrictEqual(row(streams.output, "order-a"), ["order-a", "1"])
@@ -159,7 +175,7 @@ describe("Cli", () => {
 
   it.live("rebuilds a projection with progress, reports status, parks and replays", () =>
     Effect.gen(function* () {
-      const { fail, run, total } = yield* setup
+      const { fail, run, total } = yield* setup()
       // A rebuild resets the read model and projects from the start: run twice, every payment counts once.
       for (let i = 0; i < 2; i++) {
         assert.strictEqual((yield* run("projections", "rebuild", "revenue")).exit._tag, "Success")
@@ -189,7 +205,7 @@ describe("Cli", () => {
 
   it.live("discards a parked event with a reason, and keeps the record", () =>
     Effect.gen(function* () {
-      const { fail, run, total } = yield* setup
+      const { fail, run, total } = yield* setup()
       yield* Ref.set(fail, true)
       yield* run("projections", "rebuild", "revenue")
       const [first, second] = (yield* (yield* DeadLetterStore.DeadLetterStore).list("revenue@v1")).map(
@@ -233,7 +249,7 @@ describe("Cli", () => {
     "status: inline projections are current, a filtered projection's lag counts only its events, and who holds the lease",
     () =>
       Effect.gen(function* () {
-        const { run } = yield* setup
+        const { run } = yield* setup()
         const before = (yield* run("projections", "status")).output
         assert.deepStrictEqual(row(before, "placed@v1").slice(1), ["—", "inline (current with every append)", "—", "—"])
         // Never run: all three payments are ahead of it (not the other events of the log).
@@ -266,7 +282,7 @@ describe("Cli", () => {
 
   it.live("fails with a clear message on bad input", () =>
     Effect.gen(function* () {
-      const { run } = yield* setup
+      const { run } = yield* setup()
       const cases: Array<[Array<string>, RegExp]> = [
         [["streams", "nope"], /No streams in category "nope"\. Categories with an aggregate: order/],
         [["events", "order-nope"], /Stream order-nope does not exist/],
@@ -298,12 +314,461 @@ describe("Cli", () => {
   // Tampering needs a store that can be altered behind its back: apps/shop/test/Verify.test.ts.
   it.live("verify counts the streams and events it checked, of the store or of one stream", () =>
     Effect.gen(function* () {
-      const { run } = yield* setup
+      const { run } = yield* setup()
       const all = yield* run("verify")
       assert.strictEqual(all.exit._tag, "Success", all.errors.join("\n"))
       assert.strictEqual(all.output, "4 streams, 7 events verified")
       assert.strictEqual((yield* run("verify", "order-a")).output, "1 stream, 2 events verified")
       assert.strictEqual((yield* run("verify", "order-nope")).output, "0 streams, 0 events verified")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+/** The events recorded on a system stream: type, data, actor and extra metadata. */
+const recorded = (stream: StreamName.StreamName) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    Stream.runCollect(store.readStream(stream)).pipe(
+      Effect.map((envelopes) =>
+        envelopes.map((e) => ({
+          type: e.type,
+          data: e.data as Record<string, unknown>,
+          actor: e.metadata.actor,
+          extra: e.metadata.extra
+        }))
+      )
+    )
+  )
+
+/** The CLI's default actor: `$USER`, else the process as leases name it. */
+const defaultActor = process.env.USER ?? `chronicle:${hostname()}:${process.pid}`
+
+const versionsOf = (name: string) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    Stream.runCollect(store.readStream(StreamName.make("order", name))).pipe(
+      Effect.map((events) => events.map((e) => e.streamVersion))
+    )
+  )
+
+/** A temporary directory for the test, removed with its scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "chronicle-cli-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+/** Asserts a command failed with one line on stderr matching `message`. */
+const failedWith = (
+  result: { readonly exit: { readonly _tag: string }; readonly errors: ReadonlyArray<string> },
+  message: RegExp,
+  what: string
+) => {
+  assert.strictEqual(result.exit._tag, "Failure", what)
+  assert.strictEqual(result.errors.length, 1, `one line for ${what}: ${result.errors.join("\n")}`)
+  assert.match(result.errors[0]!, message, what)
+}
+
+describe("Cli stream lifecycle", () => {
+  it.live("status, archive, restore and delete, each recorded on $system-streams with reason and actor", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      assert.strictEqual((yield* run("streams", "status", "order-a")).output, "order-a: Live at version 1")
+
+      const archived = yield* run("streams", "archive", "order-a", "--reason", "cold storage", "--by", "ops")
+      assert.strictEqual(archived.exit._tag, "Success", archived.errors.join("\n"))
+      assert.strictEqual(
+        archived.output,
+        "Archived order-a at version 1: it reads as before and refuses appends until restored; " +
+          "recorded on $system-streams (by ops)."
+      )
+      assert.strictEqual((yield* run("streams", "status", "order-a")).output, "order-a: Archived at version 1")
+      const refused = yield* Effect.flip(
+        Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append(
+            StreamName.make("order", "a"),
+            [
+              {
+                eventId: "01890000-0000-7000-8000-0000000000a1",
+                type: "OrderCancelled",
+                schemaVersion: 1,
+                data: {},
+                metadata: {}
+              }
+            ],
+            ExpectedVersion.any
+          )
+        )
+      )
+      assert.strictEqual(refused._tag, "StreamArchived")
+      assert.include((yield* run("events", "order-a")).output, "PaymentConfirmed")
+
+      const restored = yield* run("streams", "restore", "order-a", "--reason", "needed again")
+      assert.strictEqual(restored.exit._tag, "Success", restored.errors.join("\n"))
+      assert.strictEqual(
+        restored.output,
+        `Restored order-a at version 1: it accepts appends; recorded on $system-streams (by ${defaultActor}).`
+      )
+      assert.strictEqual((yield* run("streams", "status", "order-a")).output, "order-a: Live at version 1")
+
+      const stale = yield* run("streams", "delete", "order-b", "--reason", "x", "--expected-version", "0")
+      failedWith(stale, /^Stream order-b is at version 1, not 0: nothing was deleted\.$/, "stale delete")
+      const deleted = yield* run(
+        "streams",
+        "delete",
+        "order-b",
+        "--reason",
+        "ticket 1234",
+        "--by",
+        "dpo",
+        "--expected-version",
+        "1"
+      )
+      assert.strictEqual(deleted.exit._tag, "Success", deleted.errors.join("\n"))
+      assert.strictEqual(
+        deleted.output,
+        "Deleted order-b at version 1: its events are gone and its name is not reused; recorded on $system-streams (by dpo)."
+      )
+      assert.strictEqual((yield* run("streams", "status", "order-b")).output, "order-b: Deleted at version 1")
+      assert.notInclude((yield* run("streams", "order")).output, "order-b", "the listing still works, without it")
+      failedWith(
+        yield* run("streams", "delete", "order-b", "--reason", "again"),
+        /order-b.*was deleted at version 1/,
+        "delete twice"
+      )
+      failedWith(
+        yield* run("streams", "archive", "order-b", "--reason", "x"),
+        /order-b.*was deleted/,
+        "archive deleted"
+      )
+
+      assert.deepStrictEqual(yield* recorded(StreamLifecycle.systemStream), [
+        {
+          type: "StreamArchived",
+          data: { stream: "order-a", version: 1, reason: "cold storage" },
+          actor: "ops",
+          extra: undefined
+        },
+        {
+          type: "StreamRestored",
+          data: { stream: "order-a", version: 1, reason: "needed again" },
+          actor: defaultActor,
+          extra: undefined
+        },
+        {
+          type: "StreamDeleted",
+          data: { stream: "order-b", version: 1, reason: "ticket 1234" },
+          actor: "dpo",
+          extra: undefined
+        }
+      ])
+
+      for (const [args, message] of [
+        [
+          ["streams", "archive", "order-nope", "--reason", "x"],
+          /^Stream order-nope does not exist\. List streams with: streams <category>$/
+        ],
+        [["streams", "delete", "order-nope", "--reason", "x"], /^Stream order-nope does not exist/],
+        [["streams", "restore", "order-nope", "--reason", "x"], /^Stream order-nope does not exist/],
+        [["streams", "status", "order-nope"], /^Stream order-nope does not exist/],
+        [["streams", "status", "nodash"], /Invalid stream name/],
+        [["streams", "archive", "order-a"], /--reason.*\(see: shop streams archive --help\)$/]
+      ] as const) {
+        failedWith(yield* run(...args), message, args.join(" "))
+      }
+      // Nothing more was recorded by the failures.
+      assert.strictEqual((yield* recorded(StreamLifecycle.systemStream)).length, 3)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("trim refuses an aggregate without a snapshot policy unless --force, and checks --before", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      const refused = yield* run("streams", "trim", "order-a", "--before", "1", "--reason", "old")
+      failedWith(
+        refused,
+        /^The "order" aggregate has no snapshot policy, so .* order-a could no longer load\. .* or pass --force to trim anyway\.$/,
+        "trim without a snapshot policy"
+      )
+      assert.deepStrictEqual(yield* versionsOf("a"), [0, 1], "nothing was trimmed")
+      assert.deepStrictEqual(yield* recorded(StreamLifecycle.systemStream), [])
+
+      const forced = yield* run(
+        "streams",
+        "trim",
+        "order-a",
+        "--before",
+        "1",
+        "--reason",
+        "old",
+        "--by",
+        "ops",
+        "--force"
+      )
+      assert.strictEqual(forced.exit._tag, "Success", forced.errors.join("\n"))
+      assert.strictEqual(
+        forced.output,
+        "Trimmed order-a: 1 event removed, it now starts at version 1; recorded on $system-streams (by ops)."
+      )
+      assert.deepStrictEqual(yield* versionsOf("a"), [1])
+      assert.deepStrictEqual(yield* recorded(StreamLifecycle.systemStream), [
+        {
+          type: "StreamTrimmed",
+          data: { stream: "order-a", version: 1, removedBefore: 1, reason: "old" },
+          actor: "ops",
+          extra: undefined
+        }
+      ])
+      // Without a snapshot the aggregate no longer loads: what --force risks.
+      failedWith(
+        yield* run("state", "order-a"),
+        /were trimmed, and no usable snapshot covers them/,
+        "state after a forced trim"
+      )
+      assert.strictEqual(
+        (yield* run("streams", "status", "order-a")).output,
+        "order-a: Live at version 1, events before version 1 trimmed"
+      )
+
+      for (const [args, message] of [
+        [
+          ["streams", "trim", "order-c", "--before", "0", "--reason", "x"],
+          /^Cannot trim "order-c" before version 0: it is at version 1/
+        ],
+        [["streams", "trim", "order-c", "--before", "2", "--reason", "x"], /^Cannot trim "order-c" before version 2/],
+        [["streams", "trim", "order-c", "--before", "one", "--reason", "x"], /one.*\(see: shop streams trim --help\)$/],
+        [["streams", "trim", "order-c", "--reason", "x"], /--before.*\(see: shop streams trim --help\)$/],
+        [
+          ["streams", "trim", "order-nope", "--before", "1", "--reason", "x", "--force"],
+          /^Stream order-nope does not exist/
+        ],
+        [["streams", "trim", "invoice-1", "--before", "1", "--reason", "x"], /^Stream invoice-1 does not exist/]
+      ] as const) {
+        failedWith(yield* run(...args), message, args.join(" "))
+      }
+      assert.deepStrictEqual(yield* versionsOf("c"), [0, 1])
+      yield* run("streams", "delete", "order-c", "--reason", "gone")
+      failedWith(
+        yield* run("streams", "trim", "order-c", "--before", "1", "--reason", "x", "--force"),
+        /^Stream "order-c" was deleted at version 1/,
+        "trim a deleted stream"
+      )
+      assert.strictEqual((yield* recorded(StreamLifecycle.systemStream)).length, 2)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("trim with a snapshot policy saves the state first, so the aggregate still loads", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup({ snapshot: true })
+      const trimmed = yield* run(
+        "streams",
+        "trim",
+        "order-a",
+        "--before",
+        "1",
+        "--reason",
+        "retention R-7",
+        "--by",
+        "job"
+      )
+      assert.strictEqual(trimmed.exit._tag, "Success", trimmed.errors.join("\n"))
+      assert.strictEqual(
+        trimmed.output,
+        "Trimmed order-a: 1 event removed after a snapshot at version 1, it now starts at version 1; " +
+          "recorded on $system-streams (by job)."
+      )
+      assert.deepStrictEqual(yield* versionsOf("a"), [1])
+      const state = yield* run("state", "order-a")
+      assert.strictEqual(state.exit._tag, "Success", state.errors.join("\n"))
+      assert.include(state.output, '"status": "Paid"')
+      assert.deepStrictEqual(yield* recorded(StreamLifecycle.systemStream), [
+        {
+          type: "StreamTrimmed",
+          data: { stream: "order-a", version: 1, removedBefore: 1, reason: "retention R-7" },
+          actor: "job",
+          extra: undefined
+        }
+      ])
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+describe("Cli retention", () => {
+  it.live("trims a category to its policy after snapshotting each stream, and reports what it did", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup({ snapshot: true })
+      const young = yield* run("retention", "order", "--max-age", "1 day", "--reason", "R-7")
+      assert.strictEqual(young.exit._tag, "Success", young.errors.join("\n"))
+      assert.strictEqual(
+        young.output,
+        `order: 4 streams, 0 trimmed, 0 events removed; each trim recorded on $system-streams (by ${defaultActor}).`
+      )
+
+      const kept = yield* run("retention", "order", "--max-count", "1", "--reason", "R-7", "--by", "nightly")
+      assert.strictEqual(kept.exit._tag, "Success", kept.errors.join("\n"))
+      assert.strictEqual(
+        kept.output,
+        "order: 4 streams, 3 trimmed, 3 events removed; each trim recorded on $system-streams (by nightly)."
+      )
+      for (const id of ["a", "b", "c"]) assert.deepStrictEqual(yield* versionsOf(id), [1], id)
+      assert.deepStrictEqual(yield* versionsOf("legacy"), [0])
+      assert.include((yield* run("state", "order-b")).output, '"status": "Paid"')
+      const trims = yield* recorded(StreamLifecycle.systemStream)
+      assert.deepStrictEqual(
+        trims.map((t) => [t.type, t.data.stream, t.data.reason, t.actor]),
+        ["a", "b", "c"].map((id) => ["StreamTrimmed", `order-${id}`, "R-7", "nightly"])
+      )
+      // Run again: nothing more to trim.
+      assert.match(
+        (yield* run("retention", "order", "--max-count", "1", "--reason", "R-7")).output,
+        /^order: 4 streams, 0 trimmed/
+      )
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("refuses a category without a snapshot policy and bad policies", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      for (const [args, message] of [
+        [["retention", "order", "--max-count", "1", "--reason", "x"], /^The "order" aggregate has no snapshot policy/],
+        [
+          ["retention", "invoice", "--max-count", "1", "--reason", "x"],
+          /^No aggregate is registered for category "invoice"/
+        ],
+        [["retention", "order", "--reason", "x"], /^Say what to keep: --max-count n, --max-age "30 days" or both\.$/],
+        [["retention", "order", "--max-count", "0", "--reason", "x"], /^--max-count must be at least 1/],
+        [
+          ["retention", "order", "--max-age", "a while", "--reason", "x"],
+          /^--max-age "a while" is not a positive duration/
+        ],
+        [["retention", "order", "--max-age=-3 days", "--reason", "x"], /is not a positive duration/],
+        [["retention", "order", "--max-count", "1"], /--reason.*\(see: shop retention --help\)$/]
+      ] as const) {
+        failedWith(yield* run(...args), message, args.join(" "))
+      }
+      assert.deepStrictEqual(yield* versionsOf("a"), [0, 1])
+      assert.deepStrictEqual(yield* recorded(StreamLifecycle.systemStream), [])
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+describe("Cli forget", () => {
+  const customers: Cli.Aggregate = { category: "customer", decider: Customer.decider, codec: Customer.CustomerEvents }
+
+  it.live("erases a subject's personal data, recorded with the reason and actor", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup({ aggregates: [customers] })
+      const handler = yield* CommandHandler.make({ decider: Customer.decider, codec: Customer.CustomerEvents })
+      yield* handler.handle(
+        StreamName.make("customer", "c-1"),
+        Customer.RegisterCustomer.make({ customerId: "c-1", name: "Ada", email: "ada@example.com" })
+      )
+      assert.include((yield* run("state", "customer-c-1")).output, "ada@example.com")
+
+      const forgot = yield* run("forget", "c-1", "--reason", "erasure request 77", "--by", "dpo")
+      assert.strictEqual(forgot.exit._tag, "Success", forgot.errors.join("\n"))
+      assert.strictEqual(
+        forgot.output,
+        "Forgot c-1: its key is destroyed, so its personal fields read as erased from now on; " +
+          "recorded on $system-subjects (by dpo)."
+      )
+      const state = (yield* run("state", "customer-c-1")).output
+      assert.notInclude(state, "ada@example.com")
+      assert.include(state, '"email": "[erased]"')
+      assert.deepStrictEqual(yield* recorded(PersonalData.subjectsStream), [
+        { type: "SubjectForgotten", data: { subject: "c-1" }, actor: "dpo", extra: { reason: "erasure request 77" } }
+      ])
+      failedWith(yield* run("forget", "c-1"), /--reason.*\(see: shop forget --help\)$/, "forget without a reason")
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(Stores, KeyStore.layerMemory())))
+  )
+
+  it.live("without a key store: one line saying so, and nothing recorded", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      failedWith(
+        yield* run("forget", "c-1", "--reason", "x"),
+        /^Cannot forget c-1: this CLI has no key store, so there is no key to destroy\. .*nothing was changed\.$/,
+        "forget without a key store"
+      )
+      assert.deepStrictEqual(yield* recorded(PersonalData.subjectsStream), [])
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+describe("Cli export and import", () => {
+  /** A second, empty store. */
+  const secondStore = MemoryStore.layer()
+
+  /** Every stored event of the store in context as its `Envelope.encode` line, in log order. */
+  const logLines = Effect.flatMap(EventStore.EventStore, (store) =>
+    Stream.runCollect(Stream.map(store.readAll(), (e) => JSON.stringify(Envelope.encode(e))))
+  )
+
+  it.live("exports the log to a file and imports it into another store, byte for byte", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      const dir = yield* tempDir
+      const file = join(dir, "log.jsonl")
+      const original = yield* logLines
+      assert.strictEqual(original.length, 7)
+
+      const toStdout = yield* run("export")
+      assert.strictEqual(toStdout.exit._tag, "Success", toStdout.errors.join("\n"))
+      assert.deepStrictEqual(toStdout.output.split("\n"), original)
+      assert.deepStrictEqual(toStdout.errors, ["Exported 7 events of 4 streams."])
+      const one = yield* run("export", "order-a")
+      assert.deepStrictEqual(
+        one.output.split("\n"),
+        original.filter((line) => JSON.parse(line).stream === "order-a")
+      )
+      assert.deepStrictEqual(one.errors, ["Exported 2 events of 1 stream."])
+
+      const toFile = yield* run("export", "--output", file)
+      assert.strictEqual(toFile.output, `Exported 7 events of 4 streams to ${file}.`)
+      assert.strictEqual(yield* Effect.promise(() => readFile(file, "utf8")), `${original.join("\n")}\n`)
+
+      // Into a second, empty store.
+      yield* Effect.gen(function* () {
+        const imported = yield* run("import", file)
+        assert.strictEqual(imported.exit._tag, "Success", imported.errors.join("\n"))
+        assert.strictEqual(imported.output, `Imported 7 events into 4 streams from ${file}.`)
+        assert.deepStrictEqual(yield* logLines, original)
+        assert.include((yield* run("state", "order-a")).output, '"status": "Paid"')
+        assert.strictEqual((yield* run("verify")).output, "4 streams, 7 events verified")
+
+        failedWith(
+          yield* run("import", file),
+          /^Cannot import "order-\w+": it already exists, at version \d/,
+          "import twice"
+        )
+        const skipped = yield* run("import", file, "--existing", "skip")
+        assert.strictEqual(skipped.exit._tag, "Success", skipped.errors.join("\n"))
+        assert.strictEqual(skipped.output, `Imported 0 events into 4 streams (7 already there, skipped) from ${file}.`)
+        assert.deepStrictEqual(yield* logLines, original)
+      }).pipe(Effect.provide(secondStore))
+      assert.deepStrictEqual(yield* logLines, original, "the first store is untouched")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("fails with a clear message on a bad file or stream", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup()
+      const dir = yield* tempDir
+      const bad = join(dir, "bad.jsonl")
+      const [first] = yield* logLines
+      yield* Effect.promise(() => writeFile(bad, `${first}\nnot json\n`))
+      yield* Effect.gen(function* () {
+        failedWith(yield* run("import", bad), /^Line 2 is not an exported event: it is not JSON/, "malformed line")
+        failedWith(
+          yield* run("import", join(dir, "missing.jsonl")),
+          /missing\.jsonl.*\(see: shop import --help\)$/,
+          "missing file"
+        )
+        failedWith(
+          yield* run("import", bad, "--existing", "merge"),
+          /merge.*\(see: shop import --help\)$/,
+          "bad --existing"
+        )
+        assert.deepStrictEqual(yield* logLines, [], "nothing of the failing batch was written")
+      }).pipe(Effect.provide(secondStore))
+      failedWith(yield* run("export", "order-nope"), /^Stream order-nope does not exist/, "export an unknown stream")
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 })

@@ -87,12 +87,23 @@ const missing = (operation: string) =>
  * @category services
  */
 export const KeyStore: Context.Reference<KeyStore> = Context.Reference<KeyStore>("@chronicle/core/KeyStore", {
-  defaultValue: () => ({
-    keyFor: () => missing("KeyStore.keyFor"),
-    lookup: () => missing("KeyStore.lookup"),
-    forget: () => missing("KeyStore.forget")
-  })
+  defaultValue: () => none
 })
+
+const none: KeyStore = {
+  keyFor: () => missing("KeyStore.keyFor"),
+  lookup: () => missing("KeyStore.lookup"),
+  forget: () => missing("KeyStore.forget")
+}
+
+/**
+ * Whether a key store is provided (not {@link KeyStore}'s failing default):
+ * for tools that should say so before they try, such as the CLI's `forget`.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isProvided: Effect.Effect<boolean> = Effect.map(KeyStore, (store) => store !== none)
 
 const random = SecureRandom.make(SecureRandom.randomBytesUnsafe)
 

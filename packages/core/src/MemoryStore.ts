@@ -66,7 +66,8 @@ export type Stores =
  * @category layers
  */
 export const layer = (options?: Options): Layer.Layer<Stores> =>
-  Layer.provideMerge(EventImport.layerMemory, stores(options))
+  // Fresh: the importer is a shared constant, and a memoized one would stay bound to the first store built.
+  Layer.provideMerge(Layer.fresh(EventImport.layerMemory), stores(options))
 
 const stores = (options: Options | undefined) =>
   Layer.syncContext(() => {

@@ -226,3 +226,25 @@ describe("EventImport in memory", () => {
     })
   )
 })
+
+describe("MemoryStore.layer", () => {
+  it.effect("each store's importer writes into its own store, also when two are built together", () =>
+    Effect.gen(function* () {
+      class First extends Context.Service<First, Context.Context<MemoryStore.Stores>>()("test/First") {}
+      class Second extends Context.Service<Second, Context.Context<MemoryStore.Stores>>()("test/Second") {}
+      const stores = Effect.context<MemoryStore.Stores>()
+      const both = yield* Layer.build(
+        Layer.merge(
+          Layer.effect(First, stores).pipe(Layer.provide(MemoryStore.layer())),
+          Layer.effect(Second, stores).pipe(Layer.provide(MemoryStore.layer()))
+        )
+      )
+      const first = Context.get(both, First)
+      const second = Context.get(both, Second)
+      const stream = StreamName.make("order", "1")
+      yield* importAll([imported(stream, 0), imported(stream, 1)]).pipe(Effect.provideContext(second))
+      assert.strictEqual((yield* everything.pipe(Effect.provideContext(second))).length, 2)
+      assert.strictEqual((yield* everything.pipe(Effect.provideContext(first))).length, 0)
+    })
+  )
+})

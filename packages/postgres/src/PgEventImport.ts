@@ -3,14 +3,15 @@
  * events into new streams with their ids, versions, recorded-at times and
  * metadata as given, the stream rows and hash chains in step.
  *
- * A batch is one transaction of four statements, whatever its size: it takes
- * its streams' advisory locks (as appends take them, in name order, so an
- * append to one of those streams waits for the batch or the batch for it),
- * reads the streams' rows and whether they have events, inserts every event
- * with one `INSERT … SELECT FROM unnest(…)` in the order given (so the log
- * reads them in that order, after everything before), and writes the stream
- * rows. The hashes are computed here, with node:crypto, over
- * `Integrity.contentBytes` of exactly the JSON text stored. After the commit
+ * A batch is one transaction: it takes its streams' advisory locks (as
+ * appends take them, in name order, so an append to one of those streams
+ * waits for the batch or the batch for it), reads the streams' rows and
+ * whether they have events, inserts the events with an
+ * `INSERT … SELECT FROM unnest(…)` per chunk of 2 500, in the order given (so
+ * the log reads them in that order, after everything before), and writes the
+ * stream rows. The hashes are computed here, with node:crypto, over the bytes
+ * of `Integrity.contentBytes` of exactly the JSON text stored, each chunk's
+ * while the server inserts the chunk before. After the commit
  * it sends the schema's `NOTIFY`, so subscriptions read the batch at once.
  *
  * Why not `COPY … FROM STDIN`: `@effect/sql-pg` speaks the wire protocol
@@ -21,9 +22,9 @@
  */
 import { EventImport, EventStore, Integrity, StreamName } from "@chronicle/core"
 import { PgClient } from "@effect/sql-pg"
-import { DateTime, Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
-import { createHash } from "node:crypto"
+import { DateTime, Effect, Fiber, Layer } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { hash as oneShotHash } from "node:crypto"
 import * as internalOptions from "./internal/options.ts"
 import { mapSqlError } from "./internal/sqlError.ts"
 import * as PgSchema from "./PgSchema.ts"
@@ -46,6 +47,46 @@ interface StreamRow {
 }
 
 const genesis = Buffer.from(Integrity.genesis)
+
+/** The buffer {@link chainedHash} writes each event's bytes into, grown for a larger event. */
+let scratch = Buffer.allocUnsafe(64 * 1024)
+
+/** Writes `text` into `scratch` at `at` as `Integrity.contentBytes` does (UTF-8 byte length, then UTF-8), returns the end. */
+const writeText = (at: number, text: string): number => {
+  const length = scratch.write(text, at + 4, "utf8")
+  scratch.writeUInt32BE(length, at)
+  return at + 4 + length
+}
+
+/**
+ * An event's hash, SHA-256 of `previous` then `Integrity.contentBytes(event)`: the same bytes (the
+ * import's test checks them against `Integrity.verify`), written into one reused buffer and hashed
+ * in one call. `contentBytes` allocates six arrays and a hash object per event, which made the
+ * hashing most of the import's own time (about 15 µs an event here, against 3 to 4).
+ */
+const chainedHash = (previous: Buffer, event: Omit<Integrity.StoredEvent, "hash">): Buffer => {
+  const { data, eventId, metadata, stream, type } = event
+  // At most 3 UTF-8 bytes per UTF-16 code unit (a surrogate pair is 4 bytes for 2 units).
+  const size = previous.length + 36 + 3 * (eventId.length + stream.length + type.length + data.length + metadata.length)
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(size)
+  previous.copy(scratch, 0)
+  let at = writeText(previous.length, eventId.toLowerCase())
+  at = writeText(at, stream)
+  scratch.writeInt32BE(event.streamVersion, at)
+  at = writeText(at + 4, type)
+  scratch.writeInt32BE(event.schemaVersion, at)
+  scratch.writeBigInt64BE(event.recordedAtMicros, at + 4)
+  at = writeText(at + 12, data)
+  at = writeText(at, metadata)
+  return oneShotHash("sha256", scratch.subarray(0, at), "buffer")
+}
+
+/**
+ * Events per `INSERT` within a batch (the batch stays one transaction): small enough that the
+ * hashing of the next chunk overlaps the server's work on this one, large enough that the
+ * statements' fixed costs stay small.
+ */
+const chunkSize = 2_500
 
 /**
  * Builds the import on the `SqlClient` (and `PgClient`, for the `NOTIFY`) in
@@ -71,13 +112,13 @@ export const make = Effect.fn("PgEventImport.make")(function* (options?: Options
   const insertText = `INSERT INTO ${s}.events
       (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata, recorded_at, hash)
     SELECT u.id, u.stream, u.version, u.first, u.category, u.type, u.schema_version, u.data::json, u.metadata::json,
-      u.recorded_at, decode(u.hash, 'hex')
+      u.recorded_at, u.hash
     FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::text[], $7::int4[], $8::text[],
-      $9::text[], $10::timestamptz[], $11::text[])
+      $9::text[], $10::timestamptz[], $11::bytea[])
       WITH ORDINALITY AS u(id, stream, version, first, category, type, schema_version, data, metadata, recorded_at, hash, ord)
     ORDER BY u.ord`
   const streamRowsText = `INSERT INTO ${s}.streams AS st (stream, version, hash)
-    SELECT u.stream, u.version, decode(u.hash, 'hex') FROM unnest($1::text[], $2::int4[], $3::text[]) AS u(stream, version, hash)
+    SELECT u.stream, u.version, u.hash FROM unnest($1::text[], $2::int4[], $3::bytea[]) AS u(stream, version, hash)
     ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash`
 
   /** The store's version of each batch stream, read under the locks, refused unless it is the expected one. */
@@ -106,11 +147,21 @@ export const make = Effect.fn("PgEventImport.make")(function* (options?: Options
   })
 
   /**
-   * The columns of the batch's events, each event's hash chained from its stream's last hash in
-   * `previous` (which ends at each stream's new last hash); `last` gets each stream's new version.
+   * The columns of the batch's events from `start` to `end`, each event's hash chained from its
+   * stream's last hash in `previous` (which ends at each stream's new last hash); `last` gets each
+   * stream's new version and `first` its first version in the batch. The hashes and recorded-at times
+   * go as `Buffer`s and `Date`s, which the driver sends in binary (no hex or ISO text to build and
+   * parse again).
    */
-  const columnsOf = (batch: EventImport.Batch, previous: Map<string, Buffer>, last: Map<string, number>) => {
-    const n = batch.events.length
+  const columnsOf = (
+    events: ReadonlyArray<EventImport.CheckedImport>,
+    start: number,
+    end: number,
+    previous: Map<string, Buffer>,
+    last: Map<string, number>,
+    first: Map<string, number>
+  ) => {
+    const n = end - start
     const ids = new Array<string>(n)
     const streams = new Array<string>(n)
     const versions = new Array<number>(n)
@@ -120,43 +171,65 @@ export const make = Effect.fn("PgEventImport.make")(function* (options?: Options
     const schemaVersions = new Array<number>(n)
     const data = new Array<string>(n)
     const metadata = new Array<string>(n)
-    const recordedAt = new Array<string>(n)
-    const hashes = new Array<string>(n)
-    const first = new Map<string, number>()
-    batch.events.forEach(({ checked, recordedAt: at, stream, streamVersion }, i) => {
+    const recordedAt = new Array<Date>(n)
+    const hashes = new Array<Buffer>(n)
+    for (let i = 0; i < n; i++) {
+      const { checked, recordedAt: at, stream, streamVersion } = events[start + i]!
       const millis = DateTime.toEpochMillis(at)
-      const hash = createHash("sha256")
-        .update(previous.get(stream)!)
-        .update(
-          Integrity.contentBytes({
-            eventId: checked.event.eventId,
-            stream,
-            streamVersion,
-            type: checked.event.type,
-            schemaVersion: checked.event.schemaVersion,
-            data: checked.dataJson,
-            metadata: checked.metadataJson,
-            recordedAtMicros: BigInt(millis) * 1000n
-          })
-        )
-        .digest()
+      const hash = chainedHash(previous.get(stream)!, {
+        eventId: checked.event.eventId,
+        stream,
+        streamVersion,
+        type: checked.event.type,
+        schemaVersion: checked.event.schemaVersion,
+        data: checked.dataJson,
+        metadata: checked.metadataJson,
+        recordedAtMicros: BigInt(millis) * 1000n
+      })
       previous.set(stream, hash)
       last.set(stream, streamVersion)
-      if (!first.has(stream)) first.set(stream, streamVersion)
+      let streamFirst = first.get(stream)
+      if (streamFirst === undefined) {
+        streamFirst = streamVersion
+        first.set(stream, streamVersion)
+      }
       ids[i] = checked.event.eventId
       streams[i] = stream
       versions[i] = streamVersion
-      firsts[i] = first.get(stream)!
+      firsts[i] = streamFirst
       categories[i] = StreamName.category(stream)
       types[i] = checked.event.type
       schemaVersions[i] = checked.event.schemaVersion
       data[i] = checked.dataJson
       metadata[i] = checked.metadataJson
-      recordedAt[i] = new Date(millis).toISOString()
-      hashes[i] = hash.toString("hex")
-    })
+      recordedAt[i] = new Date(millis)
+      hashes[i] = hash
+    }
     return [ids, streams, versions, firsts, categories, types, schemaVersions, data, metadata, recordedAt, hashes]
   }
+
+  /**
+   * Inserts the batch's events in chunks of `chunkSize`, in order, one statement each, and computes
+   * each next chunk's hashes and columns while the server inserts the one before: the server's
+   * insert (its heap and four indexes) and this process's hashing then run side by side, on two
+   * cores, instead of one after the other. Ends with each stream's new version in `last`.
+   */
+  const insertEvents = Effect.fnUntraced(function* (
+    batch: EventImport.Batch,
+    previous: Map<string, Buffer>,
+    last: Map<string, number>
+  ) {
+    const first = new Map<string, number>()
+    const events = batch.events
+    let inFlight: Fiber.Fiber<unknown, SqlError.SqlError> | undefined
+    for (let start = 0; start < events.length; start += chunkSize) {
+      const columns = columnsOf(events, start, Math.min(events.length, start + chunkSize), previous, last, first)
+      // The chunks go one after the other, so the log's order is the order given.
+      if (inFlight !== undefined) yield* Fiber.join(inFlight)
+      inFlight = yield* Effect.forkChild(sql.unsafe(insertText, columns), { startImmediately: true })
+    }
+    if (inFlight !== undefined) yield* Fiber.join(inFlight)
+  })
 
   /** An event id of the batch that the store records already (the insert's unique violation), as an error. */
   const takenId = Effect.fnUntraced(function* (batch: EventImport.Batch) {
@@ -182,11 +255,11 @@ export const make = Effect.fn("PgEventImport.make")(function* (options?: Options
           yield* sql.unsafe(lockText, [batch.streams.map((part) => part.stream)])
           const previous = yield* checkStreams(batch)
           const last = new Map<string, number>()
-          yield* sql.unsafe(insertText, columnsOf(batch, previous, last))
+          yield* insertEvents(batch, previous, last)
           yield* sql.unsafe(streamRowsText, [
             [...last.keys()],
             [...last.values()],
-            [...last.keys()].map((stream) => previous.get(stream)!.toString("hex"))
+            [...last.keys()].map((stream) => previous.get(stream)!)
           ])
           yield* sql.afterCommit(Effect.ignore(pg.notify(channel, "")))
         })

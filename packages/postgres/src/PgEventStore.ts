@@ -25,6 +25,18 @@
  *   why); then retry the whole transaction.
  * - The global log is read in batches below the oldest running transaction,
  *   ordered by (transaction id, sequence): never skipping a late commit.
+ * - Lifecycle actions (`PgStreamLifecycle`): an append to a deleted stream
+ *   fails with `StreamDeleted`, to an archived one with `StreamArchived`,
+ *   writing nothing. Reading a stream is one query; only when it finds no
+ *   event does one more ask the stream's row whether it is deleted (then
+ *   `StreamDeleted`) or archived (then it reads `events_archive`, the same
+ *   rows). The global log, subscriptions and `head` read both tables, each
+ *   batch one limited index scan per table merged in log order. An append
+ *   that waited for the stream's lock while an action committed is decided
+ *   again; inside the caller's transaction it cannot be (its statement failed,
+ *   aborting the transaction), so it fails with a `StoreError` (a
+ *   serialization failure): retry the whole transaction, which then meets
+ *   `StreamDeleted`, `StreamArchived` or a trimmed stream's next version.
  * - Subscriptions catch up in batches, then wait for `LISTEN` wake-ups with a
  *   polling fallback; a dropped listener connection is re-established, and
  *   since reading is by position nothing is lost or repeated.
@@ -34,9 +46,9 @@
 import { AppendCheck, EventStore, Observability, Position, ReadCheck, StreamName } from "@chronicle/core"
 import { PgClient } from "@effect/sql-pg"
 import { Array as Arr, Deferred, Duration, Effect, Layer, Metric, Option, Result, Schedule, Stream } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError, type Statement } from "effect/sql"
 import * as Append from "./internal/append.ts"
-import { type EventRow, columns, toEnvelope } from "./internal/eventRows.ts"
+import { type EventRow, columns, storedColumns, toEnvelope } from "./internal/eventRows.ts"
 import * as internalOptions from "./internal/options.ts"
 import { isServerUnavailable, mapSqlError } from "./internal/sqlError.ts"
 import * as WakeUps from "./internal/wakeUps.ts"
@@ -78,6 +90,9 @@ export interface Options extends internalOptions.Options {
 export const horizonStalledSeconds = Metric.gauge("chronicle_log_horizon_stalled_seconds", {
   description: "Seconds committed events have waited behind an older open transaction (0: readers see every commit)"
 })
+
+/** The tables events are read from: the hot one, and the archive (see `PgStreamLifecycle`). */
+type Table = "events" | "events_archive"
 
 /** Failed subscription reads (250 ms apart) before a warning. */
 const outageWarning = 8
@@ -152,53 +167,104 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
   }
 
   const selected = sql.literal(columns)
+  const stored = sql.literal(storedColumns)
+
+  /** One page of a stream from `table` (the hot events or the archive). */
+  const streamPage = (table: Table, stream: string, backward: boolean, from: number, limit: number) =>
+    backward
+      ? sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.${sql(table)}
+          WHERE stream = ${stream} AND stream_version <= ${from}
+          ORDER BY stream_version DESC LIMIT ${limit}`
+      : sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.${sql(table)}
+          WHERE stream = ${stream} AND stream_version >= ${from}
+          ORDER BY stream_version LIMIT ${limit}`
+
+  /**
+   * Where a stream whose page came back empty is read from (one more query, only then): nowhere
+   * when it is deleted, the archive when it is archived, else the hot events.
+   */
+  const tableOf = (stream: StreamName.StreamName) =>
+    Effect.flatMap(
+      sql<{
+        state: string
+        version: number
+      }>`SELECT state, version FROM ${sql(schema)}.streams WHERE stream = ${stream}`,
+      ([row]): Effect.Effect<Table, EventStore.StreamDeleted> =>
+        row?.state === "deleted"
+          ? Effect.fail(new EventStore.StreamDeleted({ stream, version: row.version }))
+          : Effect.succeed(row?.state === "archived" ? "events_archive" : "events")
+    )
 
   const readStream = (stream: StreamName.StreamName, readOptions?: EventStore.ReadStreamOptions) => {
     const { direction, from, maxCount: max } = ReadCheck.streamRange(readOptions)
     // A name no append accepts is a stream that does not exist (PostgreSQL cannot even compare some).
     if (max === 0 || !StreamName.isStreamName(stream)) return Stream.empty
     const backward = direction === "backward"
-    return Stream.paginate({ from, read: 0 }, (cursor) =>
+    return Stream.paginate({ from, read: 0, table: "events" as Table }, (cursor) =>
       Effect.gen(function* () {
         const limit = Math.min(defaultBatch, max - cursor.read)
-        const rows = backward
-          ? yield* sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
-              WHERE stream = ${stream} AND stream_version <= ${cursor.from}
-              ORDER BY stream_version DESC LIMIT ${limit}`
-          : yield* sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
-              WHERE stream = ${stream} AND stream_version >= ${cursor.from}
-              ORDER BY stream_version LIMIT ${limit}`
+        let table = cursor.table
+        let rows = yield* streamPage(table, stream, backward, cursor.from, limit)
+        // Archived or restored since the last page (or before the first): the events moved.
+        if (rows.length === 0) {
+          const current = yield* tableOf(stream)
+          if (current !== table) {
+            table = current
+            rows = yield* streamPage(table, stream, backward, cursor.from, limit)
+          }
+        }
         const read = cursor.read + rows.length
         const last = rows[rows.length - 1]
         const more = rows.length === limit && read < max && last !== undefined
         return [
           rows.map(toEnvelope),
           more
-            ? Option.some({ from: backward ? last.stream_version - 1 : last.stream_version + 1, read })
+            ? Option.some({ from: backward ? last.stream_version - 1 : last.stream_version + 1, read, table })
             : Option.none()
         ] as const
       }).pipe(mapSqlError("EventStore.readStream"))
     )
   }
 
+  /**
+   * The rows of the hot events and of the archive that match `where`, merged in `order`: each
+   * table's index scan stops at `limit`, and the two are merged (a `Merge Append`, not a sort).
+   */
+  const bothTables = (
+    select: Statement.Fragment,
+    where: Statement.Fragment,
+    order: Statement.Fragment,
+    limit: number
+  ) =>
+    sql<EventRow>`SELECT ${select} FROM (
+        (SELECT ${stored} FROM ${sql(schema)}.events WHERE ${where} ORDER BY ${order} LIMIT ${limit})
+        UNION ALL
+        (SELECT ${stored} FROM ${sql(schema)}.events_archive WHERE ${where} ORDER BY ${order} LIMIT ${limit})
+      ) e
+      ORDER BY ${order} LIMIT ${limit}`
+
   /** One batch of the global log after `after`, below the oldest running transaction. */
   const logPage = (after: Position.Position, filter: EventStore.ReadAllOptions | undefined, limit: number) => {
     // Names PostgreSQL cannot store faithfully match no event.
     const categories = filter?.categories?.filter(AppendCheck.isStorableText)
     const types = filter?.types?.filter(AppendCheck.isStorableText)
-    return sql<EventRow>`SELECT ${selected} FROM ${sql(schema)}.events
-      WHERE (transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
+    return bothTables(
+      selected,
+      sql`(transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ${categories === undefined ? sql.literal("") : sql`AND category = ANY(${categories}::text[])`}
-        ${types === undefined ? sql.literal("") : sql`AND type = ANY(${types}::text[])`}
-      ORDER BY transaction_id, sequence
-      LIMIT ${limit}`.pipe(Effect.map(Arr.map(toEnvelope)))
+        ${types === undefined ? sql.literal("") : sql`AND type = ANY(${types}::text[])`}`,
+      sql.literal("transaction_id, sequence"),
+      limit
+    ).pipe(Effect.map(Arr.map(toEnvelope)))
   }
 
-  const head = sql<{ commit: string; sequence: bigint | string }>`
-    SELECT transaction_id::text AS commit, sequence FROM ${sql(schema)}.events
-    WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-    ORDER BY transaction_id DESC, sequence DESC LIMIT 1`.pipe(
+  const head = bothTables(
+    sql.literal("transaction_id::text AS commit, sequence"),
+    sql`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`,
+    sql.literal("transaction_id DESC, sequence DESC"),
+    1
+  ).pipe(
     Effect.map((rows) =>
       rows[0] === undefined ? Position.start : Position.make(BigInt(rows[0].commit), BigInt(rows[0].sequence))
     ),

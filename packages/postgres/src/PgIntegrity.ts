@@ -6,7 +6,10 @@
  * their stored JSON text and its recorded-at time in microseconds, with its
  * stream row (version and last hash), in (stream, version) order, by keyset
  * pages on the (stream, stream_version) key; then the stream rows no event
- * goes with. Pages are separate statements, not one long transaction, so
+ * goes with. Archived events (`events_archive`) are listed with the hot ones,
+ * merged in the same order, and each head carries its stream's lawful-removal
+ * marker (`removed_before`, `removed_hash`: see `PgStreamLifecycle`), from
+ * which `verify` checks the chain. Pages are separate statements, not one long transaction, so
  * verifying never holds the log's readers back; a stream appended to
  * meanwhile is read with its newer head.
  *
@@ -27,8 +30,16 @@ export interface Options extends internalOptions.Options {
   readonly batchSize?: number | undefined
 }
 
+/** A stream row's head, with its lawful-removal marker. */
+interface HeadColumns {
+  readonly head_version: number | null
+  readonly head_hash: Uint8Array | null
+  readonly removed_before: number | null
+  readonly removed_hash: Uint8Array | null
+}
+
 /** An event row with its stream row, as verification reads it. */
-interface LinkRow {
+interface LinkRow extends HeadColumns {
   readonly event_id: string
   readonly stream: string
   readonly stream_version: number
@@ -38,18 +49,22 @@ interface LinkRow {
   readonly metadata: string
   readonly recorded_at: string
   readonly hash: Uint8Array | null
-  readonly head_version: number | null
-  readonly head_hash: Uint8Array | null
 }
 
-interface HeadRow {
+interface HeadRow extends HeadColumns {
   readonly stream: string
-  readonly version: number
-  readonly hash: Uint8Array | null
 }
 
-// This store has no lifecycle layer yet (StreamLifecycle is in memory only): nothing is ever lawfully removed.
-const noRemoval = { removedBefore: 0, removedHash: null } as const
+const toHead = (stream: string, row: HeadColumns): Integrity.StreamHead | undefined =>
+  row.head_version === null
+    ? undefined
+    : {
+        stream,
+        version: row.head_version,
+        hash: row.head_hash,
+        removedBefore: row.removed_before ?? 0,
+        removedHash: row.removed_hash
+      }
 
 const toLink = (row: LinkRow): Integrity.Link => ({
   _tag: "Event",
@@ -64,10 +79,7 @@ const toLink = (row: LinkRow): Integrity.Link => ({
     recordedAtMicros: BigInt(row.recorded_at),
     hash: row.hash
   },
-  head:
-    row.head_version === null
-      ? undefined
-      : { stream: row.stream, version: row.head_version, hash: row.head_hash, ...noRemoval }
+  head: toHead(row.stream, row)
 })
 
 /**
@@ -98,25 +110,35 @@ export const make = Effect.fn("PgIntegrity.make")(function* (options?: Options) 
       )
     )
 
-  const eventPage = (stream: StreamName.StreamName | undefined, after: { stream: string; version: number }) =>
-    sql<LinkRow>`
+  const headColumns = sql.literal(
+    "st.version AS head_version, st.hash AS head_hash, st.removed_before, st.removed_hash"
+  )
+
+  /** The events of the hot table and of the archive (a stream's are in one or the other), merged. */
+  const eventPage = (stream: StreamName.StreamName | undefined, after: { stream: string; version: number }) => {
+    const branch = (events: "events" | "events_archive") => sql`
       SELECT e.event_id, e.stream, e.stream_version, e.type, e.schema_version, e.data::text AS data,
              e.metadata::text AS metadata, (extract(epoch FROM e.recorded_at) * 1000000)::int8::text AS recorded_at,
-             e.hash, st.version AS head_version, st.hash AS head_hash
-      FROM ${table}.events e LEFT JOIN ${table}.streams st ON st.stream = e.stream
+             e.hash, ${headColumns}
+      FROM ${table}.${sql(events)} e LEFT JOIN ${table}.streams st ON st.stream = e.stream
       WHERE ${
         stream === undefined
           ? sql`(e.stream, e.stream_version) > (${after.stream}, ${after.version})`
           : sql`e.stream = ${stream} AND e.stream_version > ${after.version}`
       }
       ORDER BY e.stream, e.stream_version LIMIT ${limit}`
+    // Each table's scan stops at the page's size; the two are merged (a `Merge Append`).
+    return sql<LinkRow>`(${branch("events")}) UNION ALL (${branch("events_archive")})
+      ORDER BY stream, stream_version LIMIT ${limit}`
+  }
 
-  /** Stream rows no event goes with. */
+  /** Stream rows no event goes with (a deleted stream's, for one). */
   const headPage = (stream: StreamName.StreamName | undefined, after: string) =>
     sql<HeadRow>`
-      SELECT st.stream, st.version, st.hash FROM ${table}.streams st
+      SELECT st.stream, ${headColumns} FROM ${table}.streams st
       WHERE st.stream > ${after} ${stream === undefined ? sql.literal("") : sql`AND st.stream = ${stream}`}
         AND NOT EXISTS (SELECT FROM ${table}.events e WHERE e.stream = st.stream)
+        AND NOT EXISTS (SELECT FROM ${table}.events_archive e WHERE e.stream = st.stream)
       ORDER BY st.stream LIMIT ${limit}`
 
   const links = (stream?: StreamName.StreamName): Stream.Stream<Integrity.Link, StoreError.StoreError> => {
@@ -131,7 +153,7 @@ export const make = Effect.fn("PgIntegrity.make")(function* (options?: Options) 
       "",
       (after) => headPage(stream, after),
       (row) => row.stream
-    ).pipe(Stream.map((head): Integrity.Link => ({ _tag: "Head", head: { ...head, ...noRemoval } })))
+    ).pipe(Stream.map((row): Integrity.Link => ({ _tag: "Head", head: toHead(row.stream, row)! })))
     return Stream.concat(events, heads)
   }
 
@@ -141,7 +163,7 @@ export const make = Effect.fn("PgIntegrity.make")(function* (options?: Options) 
       stream !== undefined && !StreamName.isStreamName(stream)
         ? Effect.succeed(0)
         : sql<{ total: string }>`
-        SELECT coalesce(sum(version + 1), 0)::text AS total FROM ${table}.streams
+        SELECT coalesce(sum(version + 1 - removed_before), 0)::text AS total FROM ${table}.streams
         ${stream === undefined ? sql.literal("") : sql`WHERE stream = ${stream}`}`.pipe(
             Effect.map((rows) => Number(rows[0]?.total ?? 0)),
             mapSqlError("Integrity.size")

@@ -533,6 +533,158 @@ const migrations = (
       CHECK ((key IS NULL) = (forgotten_at IS NOT NULL))
     )`
     ]
+  ],
+  [
+    6,
+    "stream lifecycle",
+    [
+      // Where a stream is in its life (see PgStreamLifecycle), and the marker of a lawful removal:
+      // the versions below `removed_before` are gone, `removed_hash` is the hash of the last of them.
+      `ALTER TABLE ${s}.streams
+      ADD COLUMN state text NOT NULL DEFAULT 'live' CONSTRAINT streams_state CHECK (state IN ('live', 'archived', 'deleted')),
+      ADD COLUMN removed_before integer NOT NULL DEFAULT 0,
+      ADD COLUMN removed_hash bytea`,
+      // Listing a category's streams in byte order is a range scan, whatever the database's collation.
+      `CREATE INDEX streams_name ON ${s}.streams (stream COLLATE "C")`,
+      // Archived streams' events, moved as they were: the same columns and values (position included).
+      `CREATE TABLE ${s}.events_archive (
+      transaction_id xid8 NOT NULL,
+      sequence bigint NOT NULL,
+      event_id uuid NOT NULL,
+      stream text NOT NULL,
+      stream_version integer NOT NULL,
+      category text NOT NULL,
+      type text NOT NULL,
+      schema_version integer NOT NULL,
+      data json NOT NULL,
+      metadata json NOT NULL,
+      recorded_at timestamptz NOT NULL,
+      append_first integer NOT NULL,
+      hash bytea,
+      CONSTRAINT events_archive_log PRIMARY KEY (transaction_id, sequence),
+      CONSTRAINT events_archive_event_id UNIQUE (event_id),
+      CONSTRAINT events_archive_stream_version UNIQUE (stream, stream_version)
+    )`,
+      `CREATE INDEX events_archive_category ON ${s}.events_archive (category, transaction_id, sequence)`,
+      // Fails the optimistic append's statement (see internal/append.ts) when the stream's row changed
+      // between its snapshot and its lock (a lifecycle action meanwhile): a serialization failure, so
+      // nothing it inserted stays.
+      `CREATE FUNCTION ${s}.stream_changed(p_stream text) RETURNS integer
+    LANGUAGE plpgsql AS $fn$
+    BEGIN
+      RAISE EXCEPTION 'stream % changed while the append waited for its lock', p_stream
+        USING ERRCODE = 'serialization_failure';
+    END;
+    $fn$`,
+      // Migration 4's function, which also refuses deleted and archived streams ('deleted' and
+      // 'archived', first, as the in-memory store) and finds a taken id in the archive too. The
+      // stream row is read before the idempotency lookup; everything else is unchanged.
+      `CREATE OR REPLACE FUNCTION ${s}.append(
+      p_stream text, p_category text, p_expected_kind text, p_expected integer,
+      p_ids uuid[], p_types text[], p_schema_versions integer[], p_data text[], p_metadata text[],
+      p_lock_streams text[] DEFAULT NULL
+    ) RETURNS TABLE (status text, stream_version integer, commits text[], sequences text[])
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      v_current integer;
+      v_previous bytea;
+      v_state text;
+      v_hashes bytea[];
+      v_first_stream text;
+      v_first_version integer;
+      v_count integer := cardinality(p_ids);
+      v_lock text;
+      v_transaction xid8;
+    BEGIN
+      IF cardinality(p_lock_streams) > 0 THEN
+        FOR v_lock IN SELECT l.stream FROM unnest(p_lock_streams) AS l(stream) ORDER BY l.stream COLLATE "C" LOOP
+          PERFORM pg_advisory_xact_lock(hashtextextended(v_lock, 0));
+        END LOOP;
+      END IF;
+      PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+
+      SELECT st.version, st.hash, st.state INTO v_current, v_previous, v_state
+        FROM ${s}.streams st WHERE st.stream = p_stream;
+      IF NOT FOUND THEN v_current := -1; END IF;
+      IF v_state IN ('deleted', 'archived') THEN
+        RETURN QUERY SELECT v_state, v_current, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      SELECT e.stream, e.stream_version INTO v_first_stream, v_first_version
+        FROM ${s}.events e WHERE e.event_id = p_ids[1];
+      IF FOUND THEN
+        -- A repeat is exactly one earlier append: it starts at the first id, holds the same ids
+        -- in order, and ends with them.
+        IF v_first_stream = p_stream AND v_count = (
+          SELECT count(*) FROM ${s}.events e
+          WHERE e.stream = p_stream
+            AND e.stream_version BETWEEN v_first_version AND v_first_version + v_count - 1
+            AND e.append_first = v_first_version
+            AND e.event_id = p_ids[e.stream_version - v_first_version + 1]
+        ) AND NOT EXISTS (
+          SELECT FROM ${s}.events e
+          WHERE e.stream = p_stream AND e.stream_version = v_first_version + v_count
+            AND e.append_first = v_first_version
+        ) THEN
+          RETURN QUERY
+            SELECT 'repeat', v_first_version + v_count - 1,
+                   array_agg(e.transaction_id::text ORDER BY e.stream_version),
+                   array_agg(e.sequence::text ORDER BY e.stream_version)
+            FROM ${s}.events e
+            WHERE e.stream = p_stream
+              AND e.stream_version BETWEEN v_first_version AND v_first_version + v_count - 1;
+        ELSE
+          RETURN QUERY SELECT 'duplicate', -1, NULL::text[], NULL::text[];
+        END IF;
+        RETURN;
+      END IF;
+      -- An archived stream's ids stay taken (this stream is live, so they are another's).
+      IF EXISTS (SELECT FROM ${s}.events_archive e WHERE e.event_id = ANY(p_ids)) THEN
+        RETURN QUERY SELECT 'duplicate', -1, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      -- The log is ordered by transaction id. A transaction that wrote before it took the lock
+      -- has an id older than that of a writer that committed to the stream meanwhile: its events
+      -- would read before that writer's. (A transaction without an id yet gets one at the insert,
+      -- newer than every commit before the lock.)
+      v_transaction := pg_current_xact_id_if_assigned();
+      IF v_transaction IS NOT NULL AND v_transaction < (
+        SELECT e.transaction_id FROM ${s}.events e WHERE e.stream = p_stream AND e.stream_version = v_current
+      ) THEN
+        RETURN QUERY SELECT 'log_order_conflict', v_current, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      IF (p_expected_kind = 'exact' AND v_current <> p_expected)
+        OR (p_expected_kind = 'no_stream' AND v_current <> -1)
+        OR (p_expected_kind = 'stream_exists' AND v_current < 0) THEN
+        RETURN QUERY SELECT 'wrong_version', v_current, NULL::text[], NULL::text[];
+        RETURN;
+      END IF;
+
+      v_hashes := ${s}.chain(coalesce(v_previous, ${genesis}), p_stream, v_current + 1, statement_timestamp(),
+        p_ids, p_types, p_schema_versions, p_data, p_metadata);
+      RETURN QUERY
+        WITH inserted AS (
+          INSERT INTO ${s}.events (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata, recorded_at, hash)
+          SELECT u.id, p_stream, v_current + u.ord::integer, v_current + 1, p_category, u.type, u.schema_version, u.data::json, u.metadata::json,
+                 statement_timestamp(), v_hashes[u.ord]
+          FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
+            WITH ORDINALITY AS u(id, type, schema_version, data, metadata, ord)
+          RETURNING ${s}.events.transaction_id, ${s}.events.sequence, ${s}.events.stream_version
+        )
+        SELECT 'ok', v_current + v_count,
+               array_agg(i.transaction_id::text ORDER BY i.stream_version),
+               array_agg(i.sequence::text ORDER BY i.stream_version)
+        FROM inserted i;
+
+      INSERT INTO ${s}.streams AS st (stream, version, hash) VALUES (p_stream, v_current + v_count, v_hashes[v_count])
+        ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash;
+    END;
+    $fn$`
+    ]
   ]
 ]
 

@@ -1,7 +1,8 @@
 /**
  * Everything an app needs from PostgreSQL in one layer: the client pool, the
  * migrations, and the `EventStore`, `SnapshotStore`, `CheckpointStore`,
- * `DeadLetterStore`, `UnitOfWork`, `Lease` and `Integrity` services.
+ * `DeadLetterStore`, `UnitOfWork`, `Lease`, `Integrity`, `EventImport` and
+ * `StreamLifecycle` services.
  *
  * @example
  * ```ts
@@ -23,6 +24,7 @@ import * as PgEventStore from "./PgEventStore.ts"
 import * as PgIntegrity from "./PgIntegrity.ts"
 import * as PgLease from "./PgLease.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
+import * as PgStreamLifecycle from "./PgStreamLifecycle.ts"
 import * as PgUnitOfWork from "./PgUnitOfWork.ts"
 
 /**
@@ -40,7 +42,8 @@ export const layerStores = (options?: PgEventStore.Options) =>
     PgDeadLetterStore.layer(options),
     PgLease.layer(options),
     PgIntegrity.layer(options),
-    PgEventImport.layer(options)
+    PgEventImport.layer(options),
+    PgStreamLifecycle.layer(options)
   )
 
 /**

@@ -92,6 +92,37 @@ layer(Stores, { timeout: 60_000, excludeTestServices: true })("PgEventImport", (
     })
   )
 
+  it.effect("a batch of several insert chunks keeps the order given and verifies clean, odd texts included", () =>
+    Effect.gen(function* () {
+      // 6 000 events in one batch: more than one of the import's chunks of 2 500, the streams
+      // interleaved so that every chunk continues chains begun in the one before.
+      const streams = [
+        StreamName.make("chunks", "a"),
+        StreamName.make("chunks", "ü✓-\ud83c\udf89"),
+        StreamName.make("chunks", "c")
+      ]
+      const events = Array.from({ length: 6_000 }, (_, i) =>
+        imported(streams[i % 3]!, Math.floor(i / 3), {
+          i,
+          text: "nul \u0000, ünïcode 🎉 \u2028",
+          big: "x".repeat(i % 7 === 0 ? 3000 : 1)
+        })
+      )
+      const report = yield* importAll(events, { batchSize: 10_000 })
+      assert.deepStrictEqual(report, { events: 6_000, skipped: 0, streams: 3, batches: 1 })
+      for (const stream of streams) assert.deepStrictEqual((yield* Integrity.verify({ stream })).breaks, [])
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ event_id: string }>`SELECT event_id::text FROM chronicle.events
+        WHERE category = 'chunks' ORDER BY transaction_id, sequence`
+      assert.deepStrictEqual(
+        rows.map((row) => row.event_id),
+        events.map((event) => event.eventId)
+      )
+      const store = yield* EventStore.EventStore
+      for (const stream of streams) assert.strictEqual(yield* store.streamVersion(stream), 1_999)
+    })
+  )
+
   it.effect("refuses a stream that exists (by its row or by rows written around the store), writing nothing", () =>
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore

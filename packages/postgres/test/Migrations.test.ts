@@ -41,7 +41,6 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
 
       const store = yield* PgEventStore.make({ migrate: false })
       const log = Stream.runCollect(store.readAll())
-      const before = yield* log
       /** What an exact repeat of the append of these recorded events answers: their first result. */
       const firstResult = (stream: StreamName.StreamName, events: ReadonlyArray<Envelope.EventData>) => {
         const recorded = before.filter((e) => events.some((event) => event.eventId === e.eventId))
@@ -50,6 +49,8 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
 
       yield* PgSchema.migrate()
       yield* PgSchema.migrate()
+      // Read after migrating: today's store reads tables later migrations add (events_archive).
+      const before = yield* log
       assert.deepStrictEqual((yield* migrations).slice(0, 3), [{ id: 1 }, { id: 2 }, { id: 3 }])
       assert.deepStrictEqual(yield* PgSchema.pending(), [])
 

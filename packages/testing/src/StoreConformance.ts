@@ -424,7 +424,8 @@ export const all = <E>(
     | CheckpointStore.CheckpointStore
     | DeadLetterStore.DeadLetterStore
     | Lease.Lease
-    | Integrity.Integrity,
+    | Integrity.Integrity
+    | StreamLifecycle.StreamLifecycle,
     E,
     never
   >
@@ -436,4 +437,5 @@ export const all = <E>(
   checkpointStore(name, storeLayer)
   deadLetterStore(name, storeLayer)
   lease(name, storeLayer)
+  lifecycle(name, storeLayer)
 }

@@ -4,4 +4,3 @@ import { MemoryStore } from "@chronicle/core"
 import { StoreConformance } from "@chronicle/testing"
 
 StoreConformance.all("in-memory", MemoryStore.layer())
-StoreConformance.lifecycle("in-memory", MemoryStore.layer())

@@ -23,6 +23,19 @@
  * The transaction gets its id at that first insert, after the lock, so the
  * log order holds as with the function.
  *
+ * Lifecycle actions (see `PgStreamLifecycle`) break "any stream with events
+ * holds version 0": a deleted, trimmed or archived stream has no events at
+ * some versions in `events`. So the statement appends only to a stream whose
+ * row is live (and, expecting no stream, to one with no row at all); the
+ * function refuses the others (`deleted`, `archived`) or decides. Nor does
+ * it append events whose ids an archived stream holds (in `events_archive`,
+ * out of the unique key's sight). And since its snapshot may predate an
+ * action that committed while it waited for the lock, the stream-row upsert
+ * only bumps a row still live at the version the statement read (the
+ * conflict sees the latest row); when it does not, the statement fails with
+ * a serialization failure (`stream_changed`), undoing its insert, and
+ * outside a transaction the function decides.
+ *
  * Both chain the stream's hashes (see `Integrity` in @chronicle/core) under
  * the stream's lock: each event's hash from the stream row's last hash (read
  * with the version, so just as current when the first event goes in) and the
@@ -36,7 +49,7 @@
  * the hand-written one.
  */
 import { type AppendCheck, EventStore, ExpectedVersion, Position, StreamName } from "@chronicle/core"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
 import * as PgSchema from "../PgSchema.ts"
 import { genesis } from "./chain.ts"
@@ -71,7 +84,12 @@ const expectedKind = (expected: ExpectedVersion.ExpectedVersion) => {
 }
 
 /** What an append refuses with, once checked. */
-type Refusal = EventStore.WrongExpectedVersion | EventStore.DuplicateEventId | EventStore.LogOrderConflict
+type Refusal =
+  | EventStore.WrongExpectedVersion
+  | EventStore.DuplicateEventId
+  | EventStore.LogOrderConflict
+  | EventStore.StreamDeleted
+  | EventStore.StreamArchived
 
 /**
  * The text of the optimistic insert into `schema` (quoted) for an expected
@@ -85,14 +103,20 @@ type Refusal = EventStore.WrongExpectedVersion | EventStore.DuplicateEventId | E
  */
 const optimisticText = (s: string, kind: ExpectedVersion.ExpectedVersion["_tag"], others: boolean) => {
   // The version and hash the first event follows: a new stream's are -1 and the genesis hash,
-  // so that append reads nothing.
+  // so that append reads nothing. A stream with a row is not new even with no events (deleted or
+  // trimmed ones have none at version 0), and only a live stream is appended to here: the others
+  // go to the function.
   const head =
     kind === "NoStream"
-      ? `SELECT -1 AS version, ${genesis} AS hash FROM locked`
+      ? `SELECT -1 AS version, ${genesis} AS hash FROM locked
+        WHERE NOT EXISTS (SELECT FROM ${s}.streams st WHERE st.stream = $1)`
       : `SELECT coalesce(st.version, -1) AS version, coalesce(st.hash, ${genesis}) AS hash
-        FROM locked LEFT JOIN ${s}.streams st ON st.stream = $1`
+        FROM locked LEFT JOIN ${s}.streams st ON st.stream = $1
+        WHERE st.state IS NULL OR st.state = 'live'`
   const expected = kind === "Exact" ? "AND h.version = $8::int4" : kind === "StreamExists" ? "AND h.version >= 0" : ""
   const o = kind === "Exact" ? 9 : 8
+  // An archived stream's ids stay taken: none of the append's may be in the archive.
+  const archivedIds = others ? `ANY(array_prepend($3::uuid, $${o}::uuid[]))` : "$3::uuid"
   // Each CTE costs database time on every call: the others' hashes and insert are there only
   // when there are others. Their hashes chain from the first's, computed once (materialized).
   const rest = others
@@ -109,6 +133,7 @@ const optimisticText = (s: string, kind: ExpectedVersion.ExpectedVersion["_tag"]
       RETURNING sequence, stream_version
     )`
     : ""
+  const count = others ? `1 + cardinality($${o}::uuid[])` : "1"
   const last = others ? `f.stream_version + cardinality($${o}::uuid[])` : "f.stream_version"
   const lastHashFrom = others ? "c.hashes[cardinality(c.hashes)] FROM first f, chained c" : "f.hash FROM first f"
   const sequences = others
@@ -122,13 +147,18 @@ const optimisticText = (s: string, kind: ExpectedVersion.ExpectedVersion["_tag"]
         ${s}.event_hash(h.hash, $3::uuid, $1, h.version + 1, $4, $5::int4, statement_timestamp(), $6::json::text, $7::json::text)
       FROM (${head}) AS h
       WHERE pg_current_xact_id_if_assigned() IS NULL ${expected}
+        AND NOT EXISTS (SELECT FROM ${s}.events_archive a WHERE a.event_id = ${archivedIds})
       ON CONFLICT DO NOTHING
       RETURNING transaction_id, sequence, stream_version, hash
     )${rest}, bumped AS (
-      INSERT INTO ${s}.streams (stream, version, hash) SELECT $1, ${last}, ${lastHashFrom}
+      INSERT INTO ${s}.streams AS st (stream, version, hash) SELECT $1, ${last}, ${lastHashFrom}
       ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash
+        WHERE st.state = 'live' AND st.version = excluded.version - ${count}
+      RETURNING 1
     )
-    SELECT f.transaction_id::text AS commit, ${last} AS stream_version, ${sequences} AS sequences FROM first f`
+    SELECT f.transaction_id::text AS commit, ${last} AS stream_version, ${sequences} AS sequences,
+      CASE WHEN NOT EXISTS (SELECT FROM bumped) THEN ${s}.stream_changed($1) END AS changed
+    FROM first f`
 }
 
 /**
@@ -209,6 +239,10 @@ export const checked = (
           )
         case "log_order_conflict":
           return Effect.fail(new EventStore.LogOrderConflict({ stream: append.stream }))
+        case "deleted":
+          return Effect.fail(new EventStore.StreamDeleted({ stream: append.stream, version: row!.stream_version }))
+        case "archived":
+          return Effect.fail(new EventStore.StreamArchived({ stream: append.stream }))
         default: {
           const commits = row!.commits ?? []
           const sequences = row!.sequences ?? []
@@ -231,6 +265,14 @@ export const one = (
 ): Effect.Effect<EventStore.AppendResult, Refusal | SqlError.SqlError> =>
   optimistic(sql, schema, part).pipe(
     duplicate(part),
+    // The stream's row changed while the statement waited for the lock (a lifecycle action): the
+    // statement failed whole. Outside a transaction the function decides; inside one, the
+    // transaction is aborted, and the error says to retry it.
+    Effect.catchReason("SqlError", "SerializationError", (_, error) =>
+      Effect.flatMap(Effect.serviceOption(sql.transactionService), (transaction) =>
+        Option.isNone(transaction) ? Effect.succeed([]) : Effect.fail(error)
+      )
+    ),
     Effect.flatMap(([row]) => {
       if (row === undefined) return checked(sql, schema, part, [])
       const commit = BigInt(row.commit)

@@ -22,6 +22,10 @@ export interface EventRow {
 export const columns =
   "transaction_id::text AS commit, sequence, event_id, stream, stream_version, type, schema_version, data, metadata, recorded_at"
 
+/** The stored columns an {@link EventRow} is selected from. */
+export const storedColumns =
+  "transaction_id, sequence, event_id, stream, stream_version, type, schema_version, data, metadata, recorded_at"
+
 /** The envelope of a row. */
 export const toEnvelope = (row: EventRow): Envelope.Envelope => ({
   eventId: row.event_id,
