@@ -365,8 +365,16 @@ export const make = (target: Target, maxEventBytes: number = defaultMaxEventByte
         if (options?.onProgress !== undefined) yield* options.onProgress(report)
       })
 
-      return Stream.grouped(events, Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))).pipe(
-        Stream.runForEach(batch),
+      // The input's failure travels as the last element: a batch it cuts short writes nothing of that
+      // batch (grouping would hand on the events read before it), then the import fails with it.
+      return Stream.result(events).pipe(
+        Stream.grouped(Math.max(1, Math.floor(options?.batchSize ?? defaultBatchSize))),
+        Stream.runForEach((results): Effect.Effect<void, E | StoreError | ImportError> => {
+          const failure = results.find(Result.isFailure)
+          return failure === undefined
+            ? batch(results.map((result) => (result as Result.Success<ImportedEvent, E>).success))
+            : Effect.fail(failure.failure)
+        }),
         Effect.map(() => report)
       )
     })

@@ -223,7 +223,23 @@ describe("EventImport in memory", () => {
       assert.deepStrictEqual([notJson._tag, notJson.line], ["MalformedLine", 3])
       const notEvent = yield* Effect.flip(Stream.runCollect(EventImport.parseLines(Stream.make('{"eventId":1}'))))
       assert.deepStrictEqual([notEvent._tag, notEvent.line], ["MalformedLine", 1])
-    })
+
+      // Imported, the batch the bad line cuts short writes nothing; earlier batches stay (rerun with skip).
+      const stream = StreamName.make("x", "2")
+      const lines = [0, 1, 2].map((v) =>
+        EventImport.toLine({ ...imported(stream, v), position: Position.make(1n, 1n) })
+      )
+      const failed = yield* Effect.flip(
+        EventImport.EventImport.use((importer) =>
+          importer.importEvents(EventImport.parseLines(Stream.fromIterable([...lines, "{oops"])), { batchSize: 2 })
+        )
+      )
+      assert.deepStrictEqual([failed._tag, (failed as EventImport.MalformedLine).line], ["MalformedLine", 4])
+      assert.deepStrictEqual(
+        (yield* everything).map((e) => e.streamVersion),
+        [0, 1]
+      )
+    }).pipe(Effect.provide(Stores))
   )
 })
 
