@@ -78,6 +78,31 @@ import { UnitOfWork } from "./UnitOfWork.ts"
 export interface SnapshotPolicy<State, Encoded> extends streamLoader.SnapshotPolicy<State, Encoded> {}
 
 /**
+ * Which top-level fields of a snapshot's encoded state are personal data,
+ * and whose (`subject`, from the state; `undefined` while it has none): they
+ * are sealed with the subject's key when stored, as events' personal fields
+ * are (see `EventType.Personal`), and read as `erased` (default `"[erased]"`)
+ * once the subject is forgotten. `PersonalData.forget` keeps such a snapshot,
+ * which matters when the stream was trimmed and the snapshot is all that is
+ * left of its early state. An aggregate whose events carry personal fields
+ * needs it for `CommandHandler.snapshot` (and so for `Retention`): otherwise
+ * that fails with `SnapshotUnavailable`.
+ *
+ * @example
+ * ```ts
+ * const snapshot = {
+ *   schema: CustomerState,
+ *   version: 1,
+ *   personal: { subject: (state: CustomerState) => state.customerId, fields: ["name", "email"] }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotPersonal<State> extends streamLoader.SnapshotPersonal<State> {}
+
+/**
  * @since 0.1.0
  * @category models
  */

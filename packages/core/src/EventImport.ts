@@ -288,7 +288,9 @@ export const make = (target: Target, maxEventBytes: number = defaultMaxEventByte
               streamVersion: event.streamVersion,
               reason:
                 expected === 0
-                  ? `the stream's first event must be version 0 (a stream's events arrive in order, from 0)`
+                  ? `the stream's first event must be version 0 (a stream's events arrive in order, from 0); ` +
+                    `an export of a trimmed stream starts later, and without the snapshot it relies on (exports ` +
+                    `hold events only) it could not load here: leave it out, or import it before trimming`
                   : `version ${expected} must come next (a stream's events arrive in order, with no gaps)`
             })
           }

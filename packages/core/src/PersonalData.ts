@@ -91,7 +91,9 @@ export const streamsOf = Effect.fn("PersonalData.streamsOf")(function* (subject:
  * personal fields decode to their declared replacement from now on; drops
  * the snapshots of the streams holding them (a snapshot is only a cache, and
  * a snapshot's state may hold the plaintext: the next load replays the
- * events, and a later snapshot holds the replacement); then records
+ * events, and a later snapshot holds the replacement), but keeps those whose
+ * state is sealed for the subject (`CommandHandler.SnapshotPersonal`), which
+ * read as erased too and may be all a trimmed stream has; then records
  * {@link SubjectForgotten} on {@link subjectsStream} with the given metadata
  * (say, who asked) for read models.
  *
@@ -112,7 +114,17 @@ export const forget = Effect.fn("PersonalData.forget")(function* (subject: strin
   const snapshots = yield* Effect.serviceOption(SnapshotStore)
   if (Option.isSome(snapshots)) {
     const streams = yield* streamsOf(subject)
-    yield* Effect.forEach(streams, snapshots.value.delete, { discard: true })
+    yield* Effect.forEach(
+      streams,
+      (stream) =>
+        Effect.flatMap(snapshots.value.load(stream), (stored) =>
+          // A snapshot sealed for the subject (see `CommandHandler.SnapshotPersonal`) reads as erased now.
+          Option.isSome(stored) && personalFields.mentions(stored.value.state, subject)
+            ? Effect.void
+            : snapshots.value.delete(stream)
+        ),
+      { discard: true }
+    )
   }
   const data = yield* Effect.orDie(SystemEvents.toEventData([SubjectForgotten.make({ subject })], metadata))
   yield* (yield* EventStore).append(subjectsStream, data, ExpectedVersion.any)

@@ -13,8 +13,10 @@ import {
   PersonalData,
   Projection,
   Projector,
+  Retention,
   SnapshotStore,
   StoreError,
+  StreamLifecycle,
   StreamName
 } from "@chronicle/core"
 import { Customer } from "@chronicle/example"
@@ -234,11 +236,62 @@ const scenario = <R>(fixture: Fixture<R>) =>
     assert.strictEqual((yield* handler.load(adaStream)).state.email, "ada@new.example")
   })
 
+/** Snapshots with the state's personal fields sealed, as a trimmed stream needs. */
+const sealing = CommandHandler.make({
+  decider: Customer.decider,
+  codec: Customer.CustomerEvents,
+  snapshot: {
+    schema: Customer.CustomerState,
+    version: 1,
+    personal: { subject: (state) => (state.registered ? state.customerId : undefined), fields: ["name", "email"] }
+  }
+})
+
+/**
+ * A trimmed stream: its snapshot is all that is left of the early state, so it must not hold the
+ * plaintext (forget could not erase it) nor be dropped by forget (the stream would no longer load).
+ */
+const trimmedScenario = <R>(fixture: Fixture<R>) =>
+  Effect.gen(function* () {
+    const carol = { customerId: "customer-carol", name: "Carol Shaw", email: "carol@example.com" }
+    const carolNewEmail = "carol@shaw.org"
+    const stream = StreamName.make("archivedcustomer", "carol")
+    const handler = yield* sealing
+    yield* handler.handle(stream, { _tag: "RegisterCustomer", ...carol })
+    yield* handler.handle(stream, { _tag: "ChangeEmail", email: carolNewEmail })
+
+    // Policies that would keep her data in plaintext cannot snapshot for a trim.
+    for (const plaintext of [yield* customers, yield* replaying]) {
+      const refused = yield* Effect.flip(plaintext.snapshot(stream))
+      assert.strictEqual(refused._tag, "SnapshotUnavailable")
+    }
+    yield* Retention.apply({ category: "archivedcustomer", maxCount: 1 }, { handler, reason: "test", actor: "test" })
+    const status = yield* StreamLifecycle.status(stream)
+    assert.strictEqual(status.removedBefore, 1)
+    const values = [carol.name, carol.email, carolNewEmail]
+    assert.deepStrictEqual(holding(yield* fixture.tables, values), [], "the snapshot is sealed")
+    assert.deepStrictEqual((yield* handler.load(stream)).state, { registered: true, ...carol, email: carolNewEmail })
+
+    yield* PersonalData.forget(carol.customerId)
+    assert.deepStrictEqual(yield* handler.load(stream), {
+      version: 1,
+      state: { registered: true, customerId: carol.customerId, name: "[erased]", email: "[erased]" }
+    })
+    assert.deepStrictEqual(holding(yield* fixture.tables, values), [])
+    // It takes commands as before.
+    yield* handler.handle(stream, { _tag: "ChangeEmail", email: "c@new.example" })
+    assert.strictEqual((yield* handler.load(stream)).state.email, "c@new.example")
+  })
+
 layer(Layer.mergeAll(MemoryStore.layer(), KeyStore.layerMemory()), { timeout: "2 minutes", excludeTestServices: true })(
   "Crypto-shredding: in-memory",
   (it) => {
     it.effect("after forget no table holds the subject's personal values; loads and rebuilds work", () =>
       scenario(memoryFixture())
+    )
+
+    it.effect("a trimmed stream's snapshot is sealed, kept by forget, and reads as erased", () =>
+      trimmedScenario(memoryFixture())
     )
 
     it.effect("a sealed value moved to another field or subject, or altered, does not decode", () =>
@@ -317,6 +370,10 @@ const PgShredding = PgKeyStore.layer().pipe(
 layer(PgShredding, { timeout: "2 minutes", excludeTestServices: true })("Crypto-shredding: PostgreSQL", (it) => {
   it.effect("after forget no table holds the subject's personal values; loads and rebuilds work", () =>
     scenario(pgFixture)
+  )
+
+  it.effect("a trimmed stream's snapshot is sealed, kept by forget, and reads as erased", () =>
+    trimmedScenario(pgFixture)
   )
 
   it.effect("a key store failure is a StoreError on encode and on decode, never plaintext", () =>

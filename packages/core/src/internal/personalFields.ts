@@ -161,12 +161,27 @@ export const open = (
         continue
       }
       const erased = types.get(envelope.type)!.personal!.erased ?? defaultErased
-      const data: Record<string, unknown> = { ...(envelope.data as object) }
-      for (const [field, value] of Object.entries(data)) {
-        if (isSealed(value)) data[field] = yield* openValue(keys, field, value, erased)
-      }
-      opened.push({ ...envelope, data })
+      opened.push({ ...envelope, data: yield* openData(keys, envelope.data as object, erased) })
     }
     return opened
   })
 }
+
+/** `data` with every sealed top-level field opened (see {@link openValue}). */
+const openData = (keys: KeyStore, data: object, erased: unknown) =>
+  Effect.gen(function* () {
+    const opened: Record<string, unknown> = { ...data }
+    for (const [field, value] of Object.entries(opened)) {
+      if (isSealed(value)) opened[field] = yield* openValue(keys, field, value, erased)
+    }
+    return opened
+  })
+
+/**
+ * Stored data (a snapshot's state, say) with its sealed fields opened with
+ * the key store in context; data without sealed fields as it is.
+ */
+export const openFields = (data: unknown, erased: unknown = defaultErased): Effect.Effect<unknown, StoreError> =>
+  sealedField(data) === undefined
+    ? Effect.succeed(data)
+    : Effect.flatMap(KeyStore, (keys) => openData(keys, data as object, erased))

@@ -5,8 +5,10 @@ import type * as EventCodec from "../EventCodec.ts"
 import type { EventStore } from "../EventStore.ts"
 import * as Observability from "../Observability.ts"
 import { type SnapshotStore, SnapshotUnavailable } from "../SnapshotStore.ts"
+import type { StoreError } from "../StoreError.ts"
 import { HistoryTrimmed } from "../StreamLifecycle.ts"
 import type * as StreamName from "../StreamName.ts"
+import * as personalFields from "./personalFields.ts"
 
 /** When and how to snapshot a stream's state (see `CommandHandler.SnapshotPolicy`). */
 export interface SnapshotPolicy<State, Encoded> {
@@ -18,6 +20,15 @@ export interface SnapshotPolicy<State, Encoded> {
   readonly every?: number | undefined
   /** Or snapshot whenever this predicate holds after an append. */
   readonly when?: ((state: State, events: ReadonlyArray<unknown>) => boolean) | undefined
+  /** The state's personal fields, sealed in stored snapshots (see `CommandHandler.SnapshotPersonal`). */
+  readonly personal?: SnapshotPersonal<State> | undefined
+}
+
+/** Which fields of a snapshot's state are personal, and whose (see `CommandHandler.SnapshotPersonal`). */
+export interface SnapshotPersonal<State> {
+  readonly subject: (state: State) => string | undefined
+  readonly fields: ReadonlyArray<string>
+  readonly erased?: unknown
 }
 
 /** A stream's state and version as loaded (see `CommandHandler.Loaded`). */
@@ -44,6 +55,33 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
   const decodeSnapshot = snapshot && Schema.decodeUnknownResult(snapshot.schema as Schema.Codec<State, unknown>)
   const encodeSnapshot = snapshot && Schema.encodeResult(snapshot.schema as Schema.Codec<State, unknown>)
   const empty: Loaded<State> = { state: decider.initialState, version: -1 }
+  const personal = snapshot?.personal
+  /**
+   * Without `personal` on the policy, a snapshot of an aggregate whose events carry personal fields
+   * would hold them in plaintext: `PersonalData.forget` then drops it, and a trimmed stream could
+   * no longer load. So such snapshots are only an automatic cache, never one a trim relies on.
+   */
+  const plaintextPersonal =
+    personal === undefined && [...codec.types.values()].some((eventType) => eventType.personal !== undefined)
+
+  /** The encoded state with its personal fields sealed by its subject's key, when the policy names them. */
+  const sealState = (state: State, encoded: unknown): Effect.Effect<unknown, StoreError> => {
+    const subject = personal?.subject(state)
+    return personal === undefined || subject === undefined || typeof encoded !== "object" || encoded === null
+      ? Effect.succeed(encoded)
+      : personalFields.seal({ subject: () => subject, fields: personal.fields }, state, encoded as {})
+  }
+
+  /** The state to save as a snapshot: encoded, its personal fields sealed. */
+  const snapshotOf = (
+    stream: StreamName.StreamName,
+    state: State
+  ): Effect.Effect<unknown, SnapshotUnavailable | StoreError> =>
+    Result.match(encodeSnapshot!(state), {
+      onFailure: (error) =>
+        Effect.fail(new SnapshotUnavailable({ stream, reason: `the state does not encode: ${error.message}` })),
+      onSuccess: (encoded) => sealState(state, encoded)
+    })
 
   /** Folds the stream's events after `from` (while `until` does not hold), decoding and upcasting each. */
   const foldEvents = (stream: StreamName.StreamName, from: Loaded<State>, until?: (envelope: Envelope) => boolean) => {
@@ -84,18 +122,18 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       onNone: () => Effect.succeedNone,
       onSome: (snapshotStore) =>
         snapshotStore.load(stream).pipe(
-          Effect.map(
-            Option.flatMap((stored) =>
-              stored.schemaVersion !== snapshot!.version
-                ? Option.none()
-                : Option.map(Result.getSuccess(decodeSnapshot!(stored.state)), (state) => ({
-                    state,
-                    version: stored.streamVersion
-                  }))
+          Effect.flatMap((found) => {
+            if (Option.isNone(found) || found.value.schemaVersion !== snapshot!.version) return Effect.succeedNone
+            const stored = found.value
+            return Effect.map(personalFields.openFields(stored.state, personal?.erased), (state) =>
+              Option.map(Result.getSuccess(decodeSnapshot!(state)), (decoded) => ({
+                state: decoded,
+                version: stored.streamVersion
+              }))
             )
-          ),
+          }),
           Effect.catch((error) =>
-            Effect.as(Effect.logWarning("Ignoring snapshot: the snapshot store failed", error), Option.none())
+            Effect.as(Effect.logWarning("Ignoring snapshot: it could not be read", error), Option.none())
           )
         )
     })
@@ -129,17 +167,17 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       if (Option.isNone(snapshots)) {
         return yield* new SnapshotUnavailable({ stream, reason: "no SnapshotStore is provided" })
       }
-      const { loaded } = yield* load(stream)
-      const state = encodeSnapshot!(loaded.state)
-      if (Result.isFailure(state)) {
-        return yield* new SnapshotUnavailable({ stream, reason: `the state does not encode: ${state.failure.message}` })
+      if (plaintextPersonal) {
+        return yield* new SnapshotUnavailable({
+          stream,
+          reason:
+            "the aggregate's events carry personal fields and its snapshot policy names none, so the snapshot " +
+            "would hold them in plaintext, which forgetting a subject must drop; name them in the policy's `personal`"
+        })
       }
-      yield* snapshots.value.save({
-        stream,
-        streamVersion: loaded.version,
-        schemaVersion: snapshot.version,
-        state: state.success
-      })
+      const { loaded } = yield* load(stream)
+      const state = yield* snapshotOf(stream, loaded.state)
+      yield* snapshots.value.save({ stream, streamVersion: loaded.version, schemaVersion: snapshot.version, state })
       return loaded
     })
 
@@ -157,13 +195,12 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
       snapshot.when?.(outcome.state, outcome.events) === true
     if (!due) return Effect.void
-    const save = Result.match(encodeSnapshot!(outcome.state), {
-      onFailure: (error) => Effect.logWarning(`Not snapshotting ${stream}: the state does not encode`, error.message),
-      onSuccess: (state) =>
-        snapshots.value
-          .save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
-          .pipe(Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message)))
-    })
+    const save = snapshotOf(stream, outcome.state).pipe(
+      Effect.flatMap((state) =>
+        snapshots.value.save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
+      ),
+      Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message))
+    )
     return Effect.asVoid(Effect.forkDetach(save))
   }
 
