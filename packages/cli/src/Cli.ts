@@ -79,6 +79,7 @@ import {
   Stdio,
   Stream
 } from "effect"
+import { NodeCrypto } from "@effect/platform-node"
 import { Argument, CliConfig, CliError, CliOutput, Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
 import * as format from "./internal/format.ts"
@@ -633,9 +634,8 @@ export const make = <R>(options: Options<R>) => {
         // Progress (on stderr) only for a long whole-store check.
         onProgress: (p) => (p.total > 100_000 ? Console.error(`verified ${p.events}/${p.total} events`) : Effect.void),
         progressEvery: 100_000
-      })
+      }).pipe(Effect.provide(NodeCrypto.layerDigest))
       if (report.breaks.length === 0) {
-        const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
         return yield* Console.log(`${counted(report.streams, "stream")}, ${counted(report.events, "event")} verified`)
       }
       for (const b of report.breaks) yield* Console.log(`${b.stream} version ${b.version}: ${b.problem}: ${b.message}`)

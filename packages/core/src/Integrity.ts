@@ -326,8 +326,24 @@ const checkEvent = (cursor: Cursor, event: StoredEvent, expected: Uint8Array | u
   }
 }
 
-/** Digests computed at once while verifying (WebCrypto runs them off the main thread). */
-const concurrentDigests = 32
+/** How verifying computes digests: with which `Digest`, and how many at once. */
+interface Digests {
+  readonly provide: <A, E>(stream: Stream.Stream<A, E, Digest.Digest>) => Stream.Stream<A, E>
+  readonly concurrency: number
+}
+
+/**
+ * The `Digest` in context (say, `NodeCrypto.layerDigest` of `@effect/platform-node`: synchronous,
+ * three times as fast here), one at a time; else WebCrypto's, which runs off the main thread, 16
+ * at a time.
+ */
+const digests: Effect.Effect<Digests> = Effect.map(
+  Effect.serviceOption(Digest.Digest),
+  (digest): Digests =>
+    digest._tag === "Some"
+      ? { provide: Stream.provideService(Digest.Digest, digest.value), concurrency: 1 }
+      : { provide: Stream.provide(Digest.layerWebCrypto), concurrency: 16 }
+)
 
 /**
  * Each link with the hash its event should have, computed from the stored
@@ -336,7 +352,8 @@ const concurrentDigests = 32
  * the hashes need not wait for one another: they are computed concurrently.
  */
 const withExpected = (
-  links: Stream.Stream<Link, StoreError>
+  links: Stream.Stream<Link, StoreError>,
+  { concurrency, provide }: Digests
 ): Stream.Stream<readonly [Link, Uint8Array | undefined], StoreError> =>
   links.pipe(
     Stream.mapAccum(
@@ -347,14 +364,18 @@ const withExpected = (
         return [link.event, [[link, previous]]]
       }
     ),
-    Stream.mapEffect(
-      ([link, previous]): Effect.Effect<readonly [Link, Uint8Array | undefined], never, Digest.Digest> =>
-        link._tag === "Event" && previous !== null && link.event.hash !== null
-          ? Effect.map(hash(previous, link.event), (expected) => [link, expected] as const)
-          : Effect.succeed([link, undefined] as const),
-      { concurrency: concurrentDigests }
+    // A batch's digests at once (one effect per batch, not a fiber per event).
+    Stream.mapArrayEffect((batch) =>
+      Effect.forEach(
+        batch,
+        ([link, previous]): Effect.Effect<readonly [Link, Uint8Array | undefined], never, Digest.Digest> =>
+          link._tag === "Event" && previous !== null && link.event.hash !== null
+            ? Effect.map(hash(previous, link.event), (expected) => [link, expected] as const)
+            : Effect.succeed([link, undefined] as const),
+        { concurrency }
+      )
     ),
-    Stream.provide(Digest.layerWebCrypto)
+    provide
   )
 
 /** A stream's first problem once all its events are checked: its own, or its head's. */
@@ -389,7 +410,9 @@ const finish = (cursor: Cursor): Break | undefined => {
  * Checks the hash chain of one stream or of the whole store, reading it in
  * batches (memory is bounded by the number of broken streams), and reports
  * the first altered, missing or reordered event of every broken stream. An
- * untouched store reports no break.
+ * untouched store reports no break. It hashes with the `Digest` in context
+ * when there is one (on Node, provide `NodeCrypto.layerDigest` from
+ * `@effect/platform-node`: about three times as fast), else with WebCrypto.
  *
  * @since 0.1.0
  * @category verification
@@ -410,7 +433,7 @@ export const verify = Effect.fn("Integrity.verify")(function* (options?: VerifyO
     cursor = undefined
   }
   const progress = () => (onProgress === undefined ? Effect.void : onProgress({ events, total, streams }))
-  yield* Stream.runForEach(withExpected(integrity.links(options?.stream)), ([link, expected]) => {
+  yield* Stream.runForEach(withExpected(integrity.links(options?.stream), yield* digests), ([link, expected]) => {
     if (link._tag === "Head") {
       close()
       streams++

@@ -26,6 +26,11 @@
  * {@link integrity}: every stream is hash-chained, and an untouched store
  * verifies clean whatever wrote to it.
  *
+ * {@link eventImport}: an import writes another store's export into new
+ * streams exactly (ids, versions, recorded-at times, metadata, data) at new
+ * positions after the log; the streams continue and verify clean; and bad
+ * input is a typed error that writes nothing of its batch.
+ *
  * {@link snapshotStore}, {@link checkpointStore}, {@link deadLetterStore} and
  * {@link lease} prove the other store services.
  *
@@ -50,6 +55,7 @@
 import type {
   CheckpointStore,
   DeadLetterStore,
+  EventImport,
   EventStore,
   Integrity,
   Lease,
@@ -63,6 +69,7 @@ import { appendMany } from "./internal/conformance/appendMany.ts"
 import { atomicity } from "./internal/conformance/atomicity.ts"
 import { checkpointStore as checkpointStoreTests } from "./internal/conformance/checkpointStore.ts"
 import { deadLetterStore as deadLetterStoreTests } from "./internal/conformance/deadLetterStore.ts"
+import { eventImport as eventImportTests } from "./internal/conformance/eventImport.ts"
 import { expectedVersions } from "./internal/conformance/expectedVersions.ts"
 import type { It } from "./internal/conformance/fixture.ts"
 import { globalLog } from "./internal/conformance/globalLog.ts"
@@ -399,6 +406,51 @@ export const lifecycle = <E>(
 ): void => suite(`StreamLifecycle conformance: ${name}`, storeLayer, lifecycleTests)
 
 /**
+ * Registers the `EventImport` conformance suite: a `describe` block named
+ * `EventImport conformance: <name>` whose tests share one instance of
+ * `storeLayer`.
+ *
+ * **Details**
+ *
+ * Proves that an export of another store (always an in-memory one, built in
+ * the test) imports exactly — ids, versions, recorded-at times, metadata and
+ * data, re-exporting to the same lines — at new positions after the target's
+ * log, in the order given; that imported streams continue at their version
+ * and verify clean; that a stream the store already has is refused with
+ * `StreamExists` naming it, and gaps, versions out of order, ids recorded in
+ * another stream and events failing the append checks (lone surrogates,
+ * events over the default 1 MiB limit, bad ids, types, schema versions or
+ * stream names) with `InvalidImport` naming the stream and version, each
+ * writing nothing of its batch; that SQL-looking names, types and data are
+ * stored verbatim; that a subscription started before the import receives
+ * every imported event once, in order; that a rerun with `existing: "skip"`
+ * finishes an import that stopped part-way; and that a batch the input's
+ * failure (a malformed line) cuts short writes nothing while earlier batches
+ * stay. Streams are of a random category, so a shared database is fine.
+ *
+ * **Gotchas**
+ *
+ * The oversized-event case assumes the store's default `maxEventBytes`
+ * (1 MiB): a store built with a larger limit fails that test.
+ *
+ * **Example** (Running the suite on the in-memory store)
+ *
+ * ```ts
+ * import { MemoryStore } from "@chronicle/core"
+ * import { StoreConformance } from "@chronicle/testing"
+ *
+ * StoreConformance.eventImport("in-memory", MemoryStore.layer())
+ * ```
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const eventImport = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore | EventImport.EventImport | Integrity.Integrity, E, never>
+): void => suite(`EventImport conformance: ${name}`, storeLayer, eventImportTests)
+
+/**
  * Registers every conformance suite against one layer of all the store
  * services (such as `MemoryStore.layer()` or `PgStore.layerStores()`); each
  * suite builds its own instance of the layer.
@@ -425,7 +477,8 @@ export const all = <E>(
     | DeadLetterStore.DeadLetterStore
     | Lease.Lease
     | Integrity.Integrity
-    | StreamLifecycle.StreamLifecycle,
+    | StreamLifecycle.StreamLifecycle
+    | EventImport.EventImport,
     E,
     never
   >
@@ -438,4 +491,5 @@ export const all = <E>(
   deadLetterStore(name, storeLayer)
   lease(name, storeLayer)
   lifecycle(name, storeLayer)
+  eventImport(name, storeLayer)
 }
