@@ -14,7 +14,7 @@
  * | 8 writers contending on one stream | `append` with the exact expected version, reload and retry on `WrongExpectedVersion` | read version, insert at version + 1, retry when the unique key let nothing in |
  * | reading a 10 000-event stream | `readStream` | `SELECT … ORDER BY stream_version` in pages of 1000 |
  * | reading the whole global log | `readAll` | `SELECT … ORDER BY transaction_id, sequence` in batches of 1000, below xmin |
- * | verifying every stream's hash chain | `Integrity.verify()` | the same rows read with the same statement, unchecked |
+ * | verifying every stream's hash chain | `Integrity.verify()` with node:crypto's SHA-256 (`NodeCrypto.layerDigest`, as the CLI runs it) | the same rows read with the same statement, unchecked |
  *
  * Both sides insert the same columns in the same shape of statement, take the
  * same stream locks and make the same round trips for an append that goes in.
@@ -35,6 +35,7 @@
  */
 import { EventId, EventStore, ExpectedVersion, Integrity, StreamName } from "@chronicle/core"
 import { DatabaseUrl } from "@chronicle/embedded-postgres"
+import { NodeCrypto } from "@effect/platform-node"
 import { PgSchema, PgStore } from "@chronicle/postgres"
 import { Console, Context, Effect, Layer, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
@@ -293,6 +294,7 @@ export const run = Effect.gen(function* () {
     if (read !== total) return yield* Effect.die(new Error(`The baseline read ${read} of ${total} events`))
   })
   const verify = Integrity.verify().pipe(
+    Effect.provide(NodeCrypto.layerDigest),
     Effect.provideContext(context),
     Effect.flatMap((report) =>
       report.breaks.length === 0 && report.events === total

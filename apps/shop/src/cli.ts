@@ -10,7 +10,7 @@
 import { Cli } from "@chronicle/cli"
 import { Account, Order } from "@chronicle/example"
 import { PgSchema, PgStore } from "@chronicle/postgres"
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { NodeCrypto, NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Redacted, References } from "effect"
 import { Command } from "effect/cli"
 import * as App from "./App.ts"
@@ -44,9 +44,13 @@ const describe = (error: unknown): string | undefined => {
   return undefined
 }
 
-/** The stores on the app's database, built only once a command runs. */
-const Stores = Layer.unwrap(
-  Effect.map(App.databaseUrl, (url) => PgStore.layer({ url: Redacted.make(url), maxConnections: 4 }))
+/**
+ * The stores on the app's database, built only once a command runs; and node:crypto's SHA-256,
+ * which `verify` hashes with (three times as fast as WebCrypto's).
+ */
+const Stores = Layer.merge(
+  Layer.unwrap(Effect.map(App.databaseUrl, (url) => PgStore.layer({ url: Redacted.make(url), maxConnections: 4 }))),
+  NodeCrypto.layerDigest
 )
 
 cli.pipe(

@@ -79,7 +79,6 @@ import {
   Stdio,
   Stream
 } from "effect"
-import { NodeCrypto } from "@effect/platform-node"
 import { Argument, CliConfig, CliError, CliOutput, Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
 import * as format from "./internal/format.ts"
@@ -634,7 +633,7 @@ export const make = <R>(options: Options<R>) => {
         // Progress (on stderr) only for a long whole-store check.
         onProgress: (p) => (p.total > 100_000 ? Console.error(`verified ${p.events}/${p.total} events`) : Effect.void),
         progressEvery: 100_000
-      }).pipe(Effect.provide(NodeCrypto.layerDigest))
+      })
       if (report.breaks.length === 0) {
         return yield* Console.log(`${counted(report.streams, "stream")}, ${counted(report.events, "event")} verified`)
       }
