@@ -10,7 +10,7 @@ import { join } from "node:path"
  * The workspace packages (folders under packages/), bottom layer first. A package's sources and
  * tests import only the package itself and packages in the layers below it.
  */
-const layers = [["core", "embedded-postgres"], ["testing"], ["example"], ["postgres"], ["cli"]]
+const layers = [["core", "embedded-postgres"], ["testing"], ["example"], ["postgres"], ["cli", "cluster"]]
 
 /** What each package's sources may import of the packages below it (its tests may use all of them). */
 const sources = {
@@ -19,7 +19,8 @@ const sources = {
   testing: ["core", "embedded-postgres"],
   example: ["core"],
   postgres: ["core"],
-  cli: ["core"]
+  cli: ["core"],
+  cluster: ["core"]
 }
 
 const all = layers.flat()

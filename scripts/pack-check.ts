@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 
 const root = resolve(import.meta.dirname, "..")
-const libraries = ["core", "postgres", "testing", "cli", "example", "embedded-postgres"]
+const libraries = ["core", "postgres", "testing", "cli", "cluster", "example", "embedded-postgres"]
 // Installed in the scratch project: the rest need vitest or PostgreSQL binaries, and only their manifests are checked.
 const installed = ["core", "postgres", "example", "cli"]
 const pnpm = ["-y", "pnpm@12"]

@@ -1,0 +1,381 @@
+/**
+ * Stream entities: one writer per stream across a cluster of processes, on
+ * `effect/cluster`.
+ *
+ * A stream entity is an `Entity` of `effect/cluster` for one aggregate (a
+ * category with its decider, event codec and command schema), addressed by
+ * the stream's id: the cluster routes every command for a stream to the one
+ * runner that owns the stream's shard, so writers in different processes no
+ * longer race on the stream. The entity is the stream's single writer, which
+ * makes an in-memory cache of its state correct:
+ *
+ * - it loads the stream once (snapshot and events, the way `CommandHandler`
+ *   loads: `CommandHandler.load`), keeps the folded state and version, and
+ *   evolves them with its own appends;
+ * - it still appends with the exact expected version, so a write from outside
+ *   the cluster (an older process, a script) fails that append with
+ *   `WrongExpectedVersion`: the entity reloads once and decides again — an
+ *   update is never lost;
+ * - commands waiting for the same entity are decided one after another
+ *   against the cached state and appended in one append (group commit); each
+ *   caller gets its own outcome, and a rejected command does not fail the
+ *   others;
+ * - a batch that appends nothing (every command rejected or a no-op) has no
+ *   expected-version check to vouch for the cache, so the entity asks the
+ *   store for the stream's version (one cheap query) before it answers, and
+ *   reloads and decides again when the stream has moved;
+ * - a decider that throws fails only its own command, with the defect; the
+ *   cache is dropped and the entity goes on (the engine's restart-and-replay
+ *   on defects is turned off: it would re-run committed commands);
+ * - an entity idle for `maxIdleTime` is stopped and its cache dropped; the
+ *   next command loads the stream again, wherever its shard then lives.
+ *
+ * The command, the reply and every error cross the network, so all of them
+ * are Schemas: the decider's rejection (`error`), and core's typed errors
+ * (`WrongExpectedVersion`, `StoreError`, decode errors, …).
+ *
+ * The engine delivers a request at least once: a runner that dies mid-command
+ * has the command run again on the shard's new owner, which reloads the
+ * stream first. Give commands an idempotency key when a re-run must not apply
+ * them twice; the event ids are then derived from it exactly as
+ * `CommandHandler` derives them.
+ *
+ * @example
+ * ```ts
+ * import { StreamEntity } from "@chronicle/cluster"
+ * import { Account } from "@chronicle/example"
+ * import { Effect } from "effect"
+ *
+ * const Accounts = StreamEntity.make({
+ *   category: "account",
+ *   decider: Account.decider,
+ *   codec: Account.AccountEvents,
+ *   command: Account.AccountCommand,
+ *   error: Account.AccountRejected
+ * })
+ *
+ * // on every runner
+ * const AccountsLive = StreamEntity.layer(Accounts, { maxIdleTime: "5 minutes" })
+ *
+ * // anywhere in the cluster (runner or client-only process)
+ * const program = Effect.gen(function*() {
+ *   const send = yield* StreamEntity.client(Accounts)
+ *   const reply = yield* send("a1", Account.Deposit.make({ amount: 10 }))
+ *   return reply.version
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import {
+  CommandHandler,
+  type Decider,
+  Envelope,
+  EventCodec,
+  EventStore,
+  Position,
+  StoreError,
+  StreamLifecycle,
+  StreamName,
+  type UnitOfWork
+} from "@chronicle/core"
+import { type Duration, Effect, type Exit, Layer, Queue, Result, Schema } from "effect"
+import { Entity, type Sharding } from "effect/cluster"
+import type { ClusterError } from "effect/cluster"
+import { Rpc } from "effect/rpc"
+import * as streamWriter from "./internal/streamWriter.ts"
+
+/**
+ * What one command did: the stream's version after it, its events and their
+ * global positions (none when the command changed nothing), how many
+ * commands shared its append (`batched`, 1 when it was alone) and how many
+ * times it was decided (`attempts`, more than 1 after a write from outside).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reply<Event> extends streamWriter.Reply<Event> {}
+
+/**
+ * The errors a command sent to a stream entity can fail with — all of them
+ * Schemas, so they reach a caller on another runner as the same typed
+ * values: the decider's rejection, a terminal stream, a conflict that
+ * outlived the retries, the store's append errors, a stream that does not
+ * load, or an id that makes no stream name.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type Failure<Error> =
+  | Error
+  | CommandHandler.StreamTerminated
+  | EventStore.AppendError
+  | CommandHandler.LoadError
+  | EventCodec.InvalidEventData
+  | StreamName.InvalidStreamName
+
+/**
+ * The errors the cluster itself can add on the way (see `effect/cluster`'s
+ * `ClusterError`): a full mailbox, a runner-wide entity limit
+ * (`MailboxFull`), or message storage failing for persisted messages.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ClientError =
+  | ClusterError.MailboxFull
+  | ClusterError.AlreadyProcessingMessage
+  | ClusterError.PersistenceError
+  | ClusterError.EntityNotAssignedToRunner
+
+/**
+ * What describes a stream entity.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<Command, Event extends { readonly _tag: string }, State, Error> {
+  /** The streams' category: the entity handles the streams `category-<id>`. */
+  readonly category: string
+  readonly decider: Decider.Decider<Command, Event, State, Error>
+  readonly codec: EventCodec.EventCodec<Event>
+  /** The commands' Schema: commands cross the network. */
+  readonly command: Schema.Codec<Command, any>
+  /** The decider's rejection as a Schema (`Schema.Never` when it never rejects). */
+  readonly error: Schema.Codec<Error, any>
+  /** Snapshots to load from, as for `CommandHandler` (the entity does not save them). */
+  readonly snapshot?: CommandHandler.SnapshotPolicy<State, any> | undefined
+}
+
+/**
+ * The RPC of a stream entity: a command, with the metadata its events carry
+ * and an optional idempotency key, answered with a {@link Reply}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandleRpc<Command, Event, Error> = Rpc.Rpc<
+  "Handle",
+  Schema.Codec<Payload<Command>, any>,
+  Schema.Codec<Reply<Event>, any>,
+  Schema.Codec<Failure<Error>, any>
+>
+
+/**
+ * A command as sent to a stream entity.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Payload<Command> {
+  readonly command: Command
+  readonly metadata?: Envelope.Metadata | undefined
+  readonly idempotencyKey?: string | undefined
+}
+
+/**
+ * A stream entity: the aggregate's options and the `effect/cluster` entity
+ * (type `Stream/<category>`) built from them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamEntity<Command, Event extends { readonly _tag: string }, State, Error> {
+  readonly options: Options<Command, Event, State, Error>
+  readonly entity: Entity.Entity<`Stream/${string}`, HandleRpc<Command, Event, Error>>
+}
+
+/** Core's typed errors a command can meet besides the decider's own. */
+const coreErrors = [
+  CommandHandler.StreamTerminated,
+  EventStore.WrongExpectedVersion,
+  EventStore.DuplicateEventId,
+  EventStore.InvalidAppend,
+  EventStore.LogOrderConflict,
+  EventStore.StreamDeleted,
+  EventStore.StreamArchived,
+  StoreError.StoreError,
+  EventCodec.UnknownEventType,
+  EventCodec.UnknownSchemaVersion,
+  EventCodec.InvalidEventData,
+  StreamLifecycle.HistoryTrimmed,
+  StreamName.InvalidStreamName
+] as const
+
+/**
+ * Describes a stream entity for one aggregate. Define it once in a module
+ * that runners and clients share.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <Command, Event extends { readonly _tag: string }, State, Error>(
+  options: Options<Command, Event, State, Error>
+): StreamEntity<Command, Event, State, Error> => {
+  if (options.category.includes("-")) {
+    throw new StreamName.InvalidStreamName({ stream: options.category, reason: 'the category contains "-"' })
+  }
+  const payload = Schema.Struct({
+    command: options.command,
+    metadata: Schema.optionalKey(Envelope.Metadata),
+    idempotencyKey: Schema.optionalKey(Schema.String)
+  }) as unknown as Schema.Codec<Payload<Command>, any>
+  const success = Schema.Struct({
+    version: Schema.Int,
+    events: Schema.Array(options.codec.events),
+    positions: Schema.Array(Position.Position),
+    batched: Schema.Int,
+    attempts: Schema.Int
+  }) as unknown as Schema.Codec<Reply<Event>, any>
+  const error = Schema.Union([options.error, ...coreErrors]) as unknown as Schema.Codec<Failure<Error>, any>
+  const rpc: HandleRpc<Command, Event, Error> = Rpc.make("Handle", { payload, success, error })
+  return { options, entity: Entity.make(`Stream/${options.category}`, [rpc]) }
+}
+
+/**
+ * How a runner hosts a stream entity.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions {
+  /**
+   * Stop an entity (and drop its cached state) after this long without a
+   * command (default: the cluster's `entityMaxIdleTime`, 1 minute). The
+   * engine checks at most every 5 s, so an entity lives between
+   * `maxIdleTime` and `maxIdleTime` + 5 s after its last command. The memory
+   * bound is the runner-wide count of resident entities,
+   * `ShardingConfig.maxResidentEntities` (default 10 000): at the limit the
+   * engine refuses to spawn more (a new stream's command fails with
+   * `MailboxFull`) rather than evicting idle ones.
+   */
+  readonly maxIdleTime?: Duration.Input | undefined
+  /** Most commands decided and appended together (default 256). */
+  readonly maxBatch?: number | undefined
+  /** How many times one batch is decided when writes from outside keep conflicting (default 10). */
+  readonly maxAttempts?: number | undefined
+  /** Most commands waiting for one entity (default: the cluster's `entityMailboxCapacity`, 4096). */
+  readonly mailboxCapacity?: number | "unbounded" | undefined
+  /** Called each time an entity reads its stream to (re)build its state; for metrics and tests. */
+  readonly onLoad?: ((stream: StreamName.StreamName) => void) | undefined
+}
+
+/**
+ * Registers the stream entity's handler on this process's runner (it needs
+ * `Sharding`, from a runner layer such as `SingleRunner.layer` or
+ * `NodeClusterSocket.layer`, and the stores). Every runner that may own the
+ * entity's shards provides it.
+ *
+ * Each entity keeps its commands in the engine's mailbox
+ * (`Entity.toLayerQueue`) and runs them in batches: it takes what has
+ * arrived (up to `maxBatch`), decides it against the cached state, appends
+ * once, answers every caller, and takes the next batch — so while one append
+ * is in flight, the commands behind it gather into the next one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Command, Event extends { readonly _tag: string }, State, Error>(
+  self: StreamEntity<Command, Event, State, Error>,
+  options?: LayerOptions
+): Layer.Layer<never, never, Sharding.Sharding | EventStore.EventStore | UnitOfWork.UnitOfWork> => {
+  const { category, codec, decider } = self.options
+  const maxBatch = options?.maxBatch ?? 256
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      // The loading CommandHandler does (snapshot, then the events after it), shared by the entities.
+      const handler = yield* CommandHandler.make({ decider, codec, snapshot: self.options.snapshot })
+      const store = yield* EventStore.EventStore
+      return self.entity.toLayerQueue(
+        Effect.gen(function* () {
+          const address = yield* Entity.CurrentAddress
+          return (queue, replier) =>
+            Effect.gen(function* () {
+              const stream = StreamName.decodeResult(`${category}-${address.entityId}`)
+              const writer = Result.isSuccess(stream)
+                ? streamWriter.make<Command, Event, State, Error, Failure<Error>>({
+                    stream: stream.success,
+                    decider,
+                    codec,
+                    load: handler.load,
+                    store,
+                    maxAttempts: options?.maxAttempts ?? 10,
+                    terminated: (name, version) => new CommandHandler.StreamTerminated({ stream: name, version }),
+                    onLoad: options?.onLoad
+                  })
+                : undefined
+              while (true) {
+                const requests = yield* Queue.takeBetween(queue, 1, maxBatch)
+                if (writer === undefined) {
+                  const failure = (stream as Result.Failure<StreamName.StreamName, StreamName.InvalidStreamName>)
+                    .failure
+                  yield* Effect.forEach(requests, (request) => replier.fail(request, failure), { discard: true })
+                  continue
+                }
+                yield* writer.run(
+                  requests.map((request) => ({
+                    command: request.payload.command,
+                    metadata: request.payload.metadata,
+                    idempotencyKey: request.payload.idempotencyKey,
+                    reply: (exit: Exit.Exit<Reply<Event>, Failure<Error>>) => replier.complete(request, exit)
+                  }))
+                )
+              }
+            })
+        }),
+        {
+          maxIdleTime: options?.maxIdleTime,
+          mailboxCapacity: options?.mailboxCapacity,
+          // By default a defect in a reply restarts the entity and replays every request it had
+          // started — the defective one again (a restart loop), and commands whose append had
+          // committed but whose reply had not gone out (applied twice). The writer contains
+          // defects itself: the command that hit one fails with it, the cache is dropped.
+          disableFatalDefects: true
+        }
+      )
+    })
+  )
+}
+
+/**
+ * A function that sends a command to a stream (by its id, within the
+ * entity's category) from any process of the cluster — a runner or a
+ * client-only one — and waits for its reply.
+ *
+ * @since 0.1.0
+ * @category clients
+ */
+export const client = <Command, Event extends { readonly _tag: string }, State, Error>(
+  self: StreamEntity<Command, Event, State, Error>
+): Effect.Effect<
+  (
+    id: string,
+    command: Command,
+    options?: { readonly metadata?: Envelope.Metadata | undefined; readonly idempotencyKey?: string | undefined }
+  ) => Effect.Effect<Reply<Event>, Failure<Error> | ClientError>,
+  never,
+  Sharding.Sharding
+> =>
+  Effect.map(self.entity.client, (makeClient) => (id, command, options) => {
+    const payload: Payload<Command> = {
+      command,
+      ...(options?.metadata === undefined ? {} : { metadata: options.metadata }),
+      ...(options?.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey })
+    }
+    return makeClient(id).Handle(payload as never) as Effect.Effect<Reply<Event>, Failure<Error> | ClientError>
+  })
+
+/**
+ * Sends one command to a stream (by its id) and waits for its reply; for
+ * many commands, make the function once with {@link client}.
+ *
+ * @since 0.1.0
+ * @category clients
+ */
+export const send = <Command, Event extends { readonly _tag: string }, State, Error>(
+  self: StreamEntity<Command, Event, State, Error>,
+  id: string,
+  command: Command,
+  options?: { readonly metadata?: Envelope.Metadata | undefined; readonly idempotencyKey?: string | undefined }
+): Effect.Effect<Reply<Event>, Failure<Error> | ClientError, Sharding.Sharding> =>
+  Effect.flatMap(client(self), (handle) => handle(id, command, options))
