@@ -1,0 +1,182 @@
+/**
+ * Commands on one hot stream through `@chronicle/cluster`'s stream entities,
+ * with the runners in processes of their own and the commands sent from this
+ * one (a client-only member of the cluster), beside raw single-row inserts in
+ * the same run; then what the entity's cache saves on a long stream.
+ *
+ * | Chronicle | raw baseline | shown beside |
+ * | --- | --- | --- |
+ * | 8 writers, 1 deposit per command, to one account's stream entity on 1 runner process | 8 fibers, one autocommit `INSERT` of one event row each (no read, no check, no contention) | the same commands with 2 and 3 runner processes; `CommandHandler` in this process (one shared handler, 8 fibers, a stream of its own) |
+ *
+ * The entity decides every command against its cached state and appends the
+ * commands waiting together in one append (group commit); the handler loads
+ * the stream for every command. Then: a 10 000-event stream's first command
+ * through the entity (which loads it), the commands after it (cached), and
+ * a `CommandHandler` command on the same stream (no snapshot), in ms.
+ *
+ * On one machine the runners, this process and PostgreSQL share the cores:
+ * more runners add hops and processes, not capacity (one stream lives on one
+ * runner). Scale-out shows with streams spread over runners on machines of
+ * their own.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+import { CommandHandler, EventId, EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+import { StreamEntity } from "@chronicle/cluster"
+import { DatabaseUrl } from "@chronicle/embedded-postgres"
+import { Account } from "@chronicle/example"
+import { PgSchema, PgStore } from "@chronicle/postgres"
+import { NodeClusterSocket } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Console, Context, Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { compare, operations, report } from "./report.ts"
+import { Accounts, schema, shardingConfig } from "./cluster/shared.ts"
+
+const writers = 8
+const commandsPerRound = 800
+const longStream = 10_000
+
+/** A runner process; killed when the scope closes. Succeeds once it printed "ready". */
+const startRunner = (url: string, port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<ChildProcess>((resume) => {
+      const child = spawn(process.execPath, [join(import.meta.dirname, "cluster", "runner.ts")], {
+        env: { ...process.env, DATABASE_URL: url, PORT: String(port) },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes("ready")) resume(Effect.succeed(child))
+      }
+      child.stdout!.on("data", collect)
+      child.stderr!.on("data", (chunk: Buffer) => {
+        output += chunk.toString()
+      })
+      child.on("exit", (code) => resume(Effect.die(new Error(`runner on ${port} exited (${code}): ${output}`))))
+    }),
+    (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGTERM"))
+  )
+
+export const run = Effect.gen(function* () {
+  const url = yield* DatabaseUrl.configuredOrEmbedded()
+  const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 12 })
+  const context = yield* Layer.build(PgStore.layerStores({ schema }).pipe(Layer.provideMerge(Pg)))
+  const sql = Context.get(context, SqlClient.SqlClient)
+  const store = Context.get(context, EventStore.EventStore)
+  // The baseline's table: the same columns, keys and indexes, before the hash chain.
+  yield* PgSchema.migrate("raw_cluster", { upTo: 3 }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+  const runId = Date.now().toString(36)
+
+  const base = 44000 + Math.floor(Math.random() * 2000)
+  let runners = 0
+  const ensureRunners = (n: number) =>
+    Effect.gen(function* () {
+      while (runners < n) {
+        yield* startRunner(url, base + runners)
+        runners++
+        yield* Console.log(`  (${runners} runner process${runners === 1 ? "" : "es"} up)`)
+        // Shards move to a runner that joins within about a second (refreshAssignmentsInterval).
+        if (runners > 1) yield* Effect.sleep("3 seconds")
+      }
+    })
+  yield* ensureRunners(1)
+  const client = yield* Layer.build(
+    NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig }).pipe(Layer.provide(Pg))
+  )
+  const send = yield* StreamEntity.client(Accounts).pipe(Effect.provideContext(client))
+  const handler = yield* CommandHandler.make({ decider: Account.decider, codec: Account.AccountEvents }).pipe(
+    Effect.provideContext(context)
+  )
+
+  const hot = `hot${runId}`
+  yield* send(hot, Account.OpenAccount.make({ accountId: hot, owner: "bench" }))
+  const handled = StreamName.make("account", `handled${runId}`)
+  yield* handler
+    .handle(handled, Account.OpenAccount.make({ accountId: "handled", owner: "bench" }))
+    .pipe(Effect.provideContext(context))
+
+  const deposit = Account.Deposit.make({ amount: 1 })
+  const entitySide = (n: number) => ({
+    name: `StreamEntity, ${n} runner${n === 1 ? "" : "s"}`,
+    run: (round: number) =>
+      Effect.andThen(ensureRunners(n), operations(commandsPerRound, writers, () => send(hot, deposit))(round))
+  })
+  let rawVersion = 0
+  const rawStream = `account-raw${runId}`
+  const comparison = yield* compare({
+    workload: `${writers} writers, one stream, 1 command each`,
+    unit: "commands",
+    count: commandsPerRound,
+    rounds: 5,
+    baseline: {
+      name: "raw single-row INSERT",
+      run: operations(commandsPerRound, writers, () =>
+        Effect.suspend(() =>
+          sql`INSERT INTO raw_cluster.events
+            (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata)
+            VALUES (${EventId.makeUnsafe()}, ${rawStream}, ${rawVersion}, ${rawVersion++}, 'account', 'Deposited', 1,
+              ${JSON.stringify({ amount: 1 })}::json, '{}'::json)`.pipe(Effect.orDie)
+        )
+      )
+    },
+    subject: entitySide(1),
+    context: [
+      entitySide(2),
+      entitySide(3),
+      {
+        name: "CommandHandler, in process",
+        run: operations(commandsPerRound, writers, () =>
+          handler.handle(handled, deposit).pipe(Effect.provideContext(context), Effect.orDie)
+        )
+      }
+    ]
+  })
+  report("Stream entities on Effect Cluster vs raw SQL (commands/s)", [comparison])
+
+  // What the cache saves: a long stream's first command loads it, the next ones do not.
+  const long = `long${runId}`
+  const longName = StreamName.make("account", long)
+  yield* store.append(
+    longName,
+    [
+      {
+        eventId: EventId.makeUnsafe(),
+        type: "AccountOpened",
+        schemaVersion: 1,
+        data: { accountId: long, owner: "bench" },
+        metadata: {}
+      }
+    ],
+    ExpectedVersion.noStream
+  )
+  for (let i = 1; i < longStream; i += 1000) {
+    yield* store.append(
+      longName,
+      Array.from({ length: Math.min(1000, longStream - i) }, () => ({
+        eventId: EventId.makeUnsafe(),
+        type: "Deposited",
+        schemaVersion: 1,
+        data: { amount: 1 },
+        metadata: {}
+      })),
+      ExpectedVersion.any
+    )
+  }
+  const timed = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => {
+      const start = performance.now()
+      return Effect.map(effect, () => performance.now() - start)
+    })
+  const first = yield* timed(send(long, deposit))
+  const cached: Array<number> = []
+  for (let i = 0; i < 20; i++) cached.push(yield* timed(send(long, deposit)))
+  cached.sort((a, b) => a - b)
+  const handlerMs = yield* timed(handler.handle(longName, deposit).pipe(Effect.provideContext(context)))
+  yield* Console.log(
+    `\nA ${longStream.toLocaleString("en-US")}-event stream through its entity: the first command (loads it) ` +
+      `${first.toFixed(1)} ms; the next 20, cached: median ${cached[10]!.toFixed(1)} ms; ` +
+      `one CommandHandler command on it (loads it, no snapshot): ${handlerMs.toFixed(1)} ms`
+  )
+}).pipe(Effect.scoped)
