@@ -84,9 +84,11 @@ export const accountBalance = Projection.make({
         return sql`INSERT INTO shop.account_balance VALUES (${event.accountId}, ${event.owner}, 0) ON CONFLICT DO NOTHING`
       }
       const delta =
-        event._tag === "Deposited" || event._tag === "TransferCredited" || event._tag === "TransferDebitReversed"
-          ? event.amount
-          : -event.amount
+        event._tag === "TransferCreditDeclined"
+          ? 0 // a declined credit moves no money
+          : event._tag === "Deposited" || event._tag === "TransferCredited" || event._tag === "TransferDebitReversed"
+            ? event.amount
+            : -event.amount
       return sql`UPDATE shop.account_balance SET balance = balance + ${delta} WHERE account_id = ${accountId}`
     })
 })

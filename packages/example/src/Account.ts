@@ -2,8 +2,10 @@
  * The account domain: open an account, deposit, withdraw, and the three steps
  * a money transfer takes on an account — debit (on the source), credit (on
  * the target), and reversal of the debit (compensation when the credit is
- * refused). Each step is idempotent by transfer id, so a re-delivered
- * transfer step never moves money twice.
+ * refused), plus the target turning a credit down once the transfer's
+ * deadline passed (so a late credit cannot land after the refund). Each step
+ * is idempotent by transfer id, so a re-delivered transfer step never moves
+ * money twice.
  *
  * @since 0.1.0
  */
@@ -61,6 +63,20 @@ export const TransferDebitReversed = EventType.make("TransferDebitReversed", {
 })
 
 /**
+ * The target account turned a transfer's credit down (its deadline passed):
+ * a later credit for the transfer is refused, so the source can be refunded
+ * without the money arriving as well.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const TransferCreditDeclined = EventType.make("TransferCreditDeclined", {
+  transferId: Schema.String,
+  from: Schema.String,
+  reason: Schema.String
+})
+
+/**
  * @since 0.1.0
  * @category events
  */
@@ -70,7 +86,8 @@ export const AccountEvents = EventCodec.make(
   Withdrawn,
   TransferDebited,
   TransferCredited,
-  TransferDebitReversed
+  TransferDebitReversed,
+  TransferCreditDeclined
 )
 
 /**
@@ -133,6 +150,21 @@ export const ReverseTransferDebit = Schema.TaggedStruct("ReverseTransferDebit", 
 })
 
 /**
+ * Turn a transfer's credit down on the target account (its deadline passed):
+ * refused when the credit is already recorded, and from then on the credit
+ * is refused. Both land on the target's stream, so whichever comes first
+ * wins and the other sees it.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const DeclineTransferCredit = Schema.TaggedStruct("DeclineTransferCredit", {
+  transferId: Schema.String,
+  from: Schema.String,
+  reason: Schema.String
+})
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -142,7 +174,8 @@ export const AccountCommand = Schema.Union([
   Withdraw,
   DebitForTransfer,
   CreditForTransfer,
-  ReverseTransferDebit
+  ReverseTransferDebit,
+  DeclineTransferCredit
 ])
 
 /**
@@ -163,7 +196,9 @@ export const AccountState = Schema.Struct({
   /** Transfer debits not reversed, by transfer id. */
   debits: Schema.Record(Schema.String, Schema.Int),
   credited: Schema.Array(Schema.String),
-  reversed: Schema.Array(Schema.String)
+  reversed: Schema.Array(Schema.String),
+  /** Transfers whose credit was declined. */
+  declined: Schema.Array(Schema.String)
 })
 
 /**
@@ -198,8 +233,18 @@ export const initialState: AccountState = {
   balance: 0,
   debits: {},
   credited: [],
-  reversed: []
+  reversed: [],
+  declined: []
 }
+
+/**
+ * Why `DeclineTransferCredit` is refused when the transfer's credit is
+ * already recorded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const alreadyCredited = "the transfer is already credited"
 
 const reject = (command: AccountCommand, reason: string) =>
   Result.fail(new AccountRejected({ command: command._tag, reason }))
@@ -236,7 +281,12 @@ export const decider = Decider.make<AccountCommand, AccountEvent, AccountState, 
           : Result.succeed([TransferDebited.make(command)])
       case "CreditForTransfer":
         if (state.credited.includes(command.transferId)) return none
+        if (state.declined.includes(command.transferId)) return reject(command, "the transfer's credit was declined")
         return Result.succeed([TransferCredited.make(command)])
+      case "DeclineTransferCredit":
+        if (state.declined.includes(command.transferId)) return none
+        if (state.credited.includes(command.transferId)) return reject(command, alreadyCredited)
+        return Result.succeed([TransferCreditDeclined.make(command)])
       case "ReverseTransferDebit": {
         if (state.reversed.includes(command.transferId)) return none
         const amount = state.debits[command.transferId]
@@ -264,6 +314,8 @@ export const decider = Decider.make<AccountCommand, AccountEvent, AccountState, 
         }
       case "TransferCredited":
         return { ...state, balance: state.balance + event.amount, credited: [...state.credited, event.transferId] }
+      case "TransferCreditDeclined":
+        return { ...state, declined: [...state.declined, event.transferId] }
       case "TransferDebitReversed": {
         const { [event.transferId]: _, ...debits } = state.debits
         return {

@@ -56,6 +56,21 @@ describe("Account decider", () => {
       .when(Account.ReverseTransferDebit.make({ transferId: "nope", reason: "?" }))
       .thenFails("AccountRejected")
   })
+  it("a declined credit is refused later; a credit already there cannot be declined", () => {
+    const declined = Account.TransferCreditDeclined.make({ transferId: "t5", from: "z", reason: "late" })
+    DeciderSpec.given(decider, opened)
+      .when(Account.DeclineTransferCredit.make({ transferId: "t5", from: "z", reason: "late" }))
+      .thenEvents(declined)
+    DeciderSpec.given(decider, opened, declined)
+      .when(Account.DeclineTransferCredit.make({ transferId: "t5", from: "z", reason: "again" }))
+      .thenNothing()
+    DeciderSpec.given(decider, opened, declined)
+      .when(Account.CreditForTransfer.make({ transferId: "t5", from: "z", amount: 7 }))
+      .thenFails((e) => e.reason.includes("declined"))
+    DeciderSpec.given(decider, opened, Account.TransferCredited.make({ transferId: "t5", from: "z", amount: 7 }))
+      .when(Account.DeclineTransferCredit.make({ transferId: "t5", from: "z", reason: "late" }))
+      .thenFails((e) => e.reason === Account.alreadyCredited)
+  })
   it("no event schema changed without a new version", () => {
     Upcasting.assertSchemas(Account.AccountEvents, new URL("./__schemas__/account-events.json", import.meta.url))
   })
@@ -71,6 +86,7 @@ const withSharedIds = (command: Account.AccountCommand): Account.AccountCommand 
     case "CreditForTransfer":
       return { ...command, transferId: `t${command.amount % 2}`, amount: 1 + (command.amount % 3) }
     case "ReverseTransferDebit":
+    case "DeclineTransferCredit":
       return { ...command, transferId: `t${command.reason.length % 2}` }
     case "OpenAccount":
       return command
