@@ -8,6 +8,12 @@
  * handling fails: retry under a `Schedule`, then park the event in the
  * dead-letter store and go on, or halt — never skip silently.
  *
+ * A projection can be split into `partitions` that share the work: each
+ * handles the streams that hash to it ({@link partitionOf}) and keeps its
+ * own checkpoint ({@link partition}, {@link checkpointName}); run them with
+ * `Projector.catchUpPartitions`, `Projector.layer`, or as cluster singletons
+ * (`@chronicle/cluster`'s `PartitionedProjection`).
+ *
  * Run projections with `Projector`.
  *
  * @example
@@ -26,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Schedule, Schema } from "effect"
 import type { Decoded } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
 
@@ -74,6 +80,10 @@ export interface Projection<E extends { readonly _tag: string }, R = never> {
   readonly failure: FailurePolicy
   /** Events per batch (default 500). */
   readonly batchSize: number
+  /** How many partitions share the work (default 1: unpartitioned). See {@link partition}. */
+  readonly partitions: number
+  /** The partition this value runs, once selected with {@link partition}. */
+  readonly partition?: number | undefined
 }
 
 /**
@@ -88,6 +98,19 @@ export interface Options<E extends { readonly _tag: string }> {
   readonly categories?: ReadonlyArray<string> | undefined
   readonly failure?: Partial<FailurePolicy> | undefined
   readonly batchSize?: number | undefined
+  /**
+   * Split the work into this many partitions (default 1), each handling the
+   * streams that hash to it ({@link partitionOf}) with its own checkpoint; run
+   * them with `Projector.catchUpPartitions` or one at a time through
+   * {@link partition}. Every partition reads the whole log and skips the
+   * other partitions' events, so raise `batchSize` with it to keep the
+   * handler's batches as large. Partitions run concurrently: rows that
+   * several partitions update (a total over streams) should be written in a
+   * fixed order (say, sorted by key within a batch), or PostgreSQL may abort
+   * one batch with a deadlock. Changing it for a deployed version is refused
+   * ({@link PartitionsChanged}): publish a new version and rebuild.
+   */
+  readonly partitions?: number | undefined
 }
 
 const build = <E extends { readonly _tag: string }, R>(
@@ -105,8 +128,16 @@ const build = <E extends { readonly _tag: string }, R>(
     categories: options.categories,
     handleBatch,
     failure: { ...defaultFailurePolicy, ...options.failure },
-    batchSize: options.batchSize ?? 500
+    batchSize: options.batchSize ?? 500,
+    partitions: checkPartitions(options.partitions ?? 1)
   }
+}
+
+const checkPartitions = (partitions: number): number => {
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
+    throw new Error(`Projection partitions ${partitions}: use a whole number from 1 to 1024`)
+  }
+  return partitions
 }
 
 /**
@@ -147,10 +178,137 @@ export const makeBatched = <E extends { readonly _tag: string }, R = never, cons
 
 /**
  * The checkpoint name of a projection version: `name@vN`. Each version keeps
- * its own checkpoint, so a new version can rebuild beside the live one.
+ * its own checkpoint, so a new version can rebuild beside the live one. A
+ * partition of a partitioned projection ({@link partition}) keeps its own,
+ * `name@vN/p<index>of<partitions>`: the count is in the name, so another
+ * count never picks up these checkpoints.
  *
  * @since 0.1.0
  * @category getters
  */
-export const checkpointName = (projection: { readonly name: string; readonly version: number }): string =>
-  `${projection.name}@v${projection.version}`
+export const checkpointName = (projection: {
+  readonly name: string
+  readonly version: number
+  readonly partitions?: number | undefined
+  readonly partition?: number | undefined
+}): string => {
+  const base = `${projection.name}@v${projection.version}`
+  return projection.partition === undefined || (projection.partitions ?? 1) === 1
+    ? base
+    : `${base}/p${projection.partition}of${projection.partitions}`
+}
+
+const utf8 = new TextEncoder()
+
+/**
+ * The partition, out of `partitions`, of a stream: the 32-bit FNV-1a hash
+ * of the stream name's UTF-8 bytes, modulo `partitions`. Stable across
+ * processes, platforms and releases (changing it would move streams between
+ * partitions, so it is part of the format). A stream lives in one partition,
+ * so each partition sees a stream's events in order.
+ *
+ * @since 0.1.0
+ * @category partitions
+ */
+export const partitionOf = (stream: string, partitions: number): number => {
+  let hash = 0x811c9dc5
+  for (const byte of utf8.encode(stream)) {
+    hash = Math.imul(hash ^ byte, 0x01000193)
+  }
+  return (hash >>> 0) % partitions
+}
+
+/**
+ * One partition of a partitioned projection: the same projection, handling
+ * only the events of the streams in partition `index` ({@link partitionOf}),
+ * with its own checkpoint, `name@vN/p<index>of<partitions>`. Run it with
+ * `Projector.run`, `catchUp` or `rebuild`. An unpartitioned projection has
+ * one partition, 0, which is the projection itself (same checkpoint).
+ *
+ * @since 0.1.0
+ * @category partitions
+ */
+export const partition = <E extends { readonly _tag: string }, R>(
+  projection: Projection<E, R>,
+  index: number
+): Projection<E, R> => {
+  if (!Number.isInteger(index) || index < 0 || index >= projection.partitions) {
+    throw new Error(`Projection ${projection.name}: no partition ${index} of ${projection.partitions}`)
+  }
+  return projection.partitions === 1 ? projection : { ...projection, partition: index }
+}
+
+/**
+ * Every partition of a projection, by index: the projection itself when it
+ * is unpartitioned or already one partition.
+ *
+ * @since 0.1.0
+ * @category partitions
+ */
+export const partitionsOf = <E extends { readonly _tag: string }, R>(
+  projection: Projection<E, R>
+): ReadonlyArray<Projection<E, R>> =>
+  projection.partition !== undefined
+    ? [projection]
+    : Array.from({ length: projection.partitions }, (_, index) => partition(projection, index))
+
+/**
+ * Whether a projection (or the partition selected) handles the events of a
+ * stream: always when unpartitioned.
+ *
+ * @since 0.1.0
+ * @category partitions
+ */
+export const handlesStream = (
+  projection: { readonly partitions: number; readonly partition?: number | undefined },
+  stream: string
+): boolean =>
+  projection.partitions === 1 ||
+  (projection.partition !== undefined && partitionOf(stream, projection.partitions) === projection.partition)
+
+/**
+ * A projection version was started with another partition count than the
+ * checkpoints stored for it (say, 1 before, 4 now). Starting afresh would
+ * apply every event again to the read model the old checkpoints describe, so
+ * the projector refuses: publish a new version with the new count and
+ * rebuild it beside the old one (`Projector.rebuildPartitions`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PartitionsChanged extends Schema.TaggedError<PartitionsChanged>()("PartitionsChanged", {
+  projection: Schema.String,
+  partitions: Schema.Int,
+  existing: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return (
+      `Projection ${this.projection} runs with ${this.partitions} partition(s), but checkpoints ` +
+      `${this.existing.join(", ")} were kept with another count. Publish a new version and rebuild it.`
+    )
+  }
+}
+
+/**
+ * The checkpoint names kept for a projection version with another partition
+ * count than `projection`'s, among `names`.
+ *
+ * @since 0.1.0
+ * @category partitions
+ */
+export const otherPartitionings = (
+  projection: { readonly name: string; readonly version: number; readonly partitions: number },
+  names: Iterable<string>
+): ReadonlyArray<string> => {
+  const base = `${projection.name}@v${projection.version}`
+  const others: Array<string> = []
+  for (const name of names) {
+    if (name === base) {
+      if (projection.partitions !== 1) others.push(name)
+    } else if (name.startsWith(`${base}/p`)) {
+      const match = /^\/p\d+of(\d+)$/.exec(name.slice(base.length))
+      if (match !== null && Number(match[1]) !== projection.partitions) others.push(name)
+    }
+  }
+  return others
+}

@@ -109,7 +109,13 @@ export class ProjectionTimeout extends Schema.TaggedError<ProjectionTimeout>()("
  * @since 0.1.0
  * @category errors
  */
-export type RunError = ProjectionHalted | StoreError | CheckpointStore.CheckpointConflict | LeaseLost | LogOrderConflict
+export type RunError =
+  | ProjectionHalted
+  | StoreError
+  | CheckpointStore.CheckpointConflict
+  | LeaseLost
+  | LogOrderConflict
+  | Projection.PartitionsChanged
 
 /**
  * Progress of a catch-up or rebuild.
@@ -277,11 +283,24 @@ export const catchUp = <E extends { readonly _tag: string }, R>(
 /**
  * Replays one parked event through the projection (after a fix) and removes
  * it from the dead-letter store when it succeeds. The checkpoint is not moved.
+ * For a partitioned projection, looks in every partition's dead letters (or
+ * only the one selected with `Projection.partition`).
  *
  * @since 0.1.0
  * @category running
  */
 export const replayParked = <E extends { readonly _tag: string }, R>(
+  projection: Projection.Projection<E, R>,
+  eventId: string
+) =>
+  Effect.gen(function* () {
+    for (const partition of Projection.partitionsOf(projection)) {
+      if (yield* replayParkedIn(partition, eventId)) return true
+    }
+    return false
+  })
+
+const replayParkedIn = <E extends { readonly _tag: string }, R>(
   projection: Projection.Projection<E, R>,
   eventId: string
 ) =>
@@ -298,11 +317,25 @@ export const replayParked = <E extends { readonly _tag: string }, R>(
   })
 
 /**
+ * Whether a projector run failed for good: a halted projection, or a
+ * partition count that disagrees with the stored checkpoints. Restarting
+ * cannot help; anything else (a store failure, a lost lease, a fenced
+ * checkpoint) is worth a restart from the stored checkpoint.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const stops = (error: RunError): boolean =>
+  error._tag === "ProjectionHalted" || error._tag === "PartitionsChanged"
+
+/**
  * A layer that runs projections as fibers for the life of the app. A store
  * failure, a lost lease or a checkpoint moved by another process restarts a
  * projection from its checkpoint; a halted projection stays stopped and logs
  * why. Each projection's state goes to the `ProjectorStatus` in context, if
- * any (say, for a readiness check).
+ * any (say, for a readiness check). A partitioned projection runs as one
+ * fiber per partition, each under its own lease (`name@vN/p<i>of<n>`), so
+ * processes running the layer share the partitions.
  *
  * @since 0.1.0
  * @category layers
@@ -312,7 +345,7 @@ export const layer = <R>(
 ): Layer.Layer<never, never, R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore | Lease> =>
   Layer.effectDiscard(
     Effect.forEach(
-      projections,
+      projections.flatMap(Projection.partitionsOf),
       (projection) => {
         const name = Projection.checkpointName(projection)
         // Reported to the ProjectorStatus in context, if any; the last error outlives a restart.
@@ -323,7 +356,7 @@ export const layer = <R>(
           // checkpoint (waiting for the lease). Only a halted projection stays stopped.
           Effect.tapError((error) => {
             lastError = error.message
-            return error._tag === "ProjectionHalted"
+            return stops(error)
               ? Effect.void
               : Effect.andThen(
                   ProjectorStatus.report(name, { state: "restarting", lastError }),
@@ -331,7 +364,7 @@ export const layer = <R>(
                 )
           }),
           Effect.retry({
-            while: (error) => error._tag !== "ProjectionHalted",
+            while: (error) => !stops(error),
             schedule: Schedule.spaced("1 second")
           }),
           Effect.catch((error) =>
@@ -395,12 +428,131 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
   })
 
 /**
+ * Progress of a catch-up or rebuild of every partition: each partition's own
+ * {@link Progress} (by index) and their sum. Every partition reads the whole
+ * log, so `done` and `total` count log positions read across partitions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PartitionsProgress extends Progress {
+  readonly partitions: ReadonlyArray<Progress>
+}
+
+/**
+ * The options of a catch-up or rebuild of every partition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PartitionsOptions {
+  /** Called after each batch of any partition with every partition's progress and the total. */
+  readonly onProgress?: ((progress: PartitionsProgress) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Catches every partition of a projection up to the log's head, in parallel
+ * (one fiber, and on PostgreSQL one transaction at a time, per partition),
+ * then returns the position each partition reached, by index. An
+ * unpartitioned projection is one partition: the same as {@link catchUp}.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const catchUpPartitions = <E extends { readonly _tag: string }, R>(
+  projection: Projection.Projection<E, R>,
+  options?: PartitionsOptions
+): Effect.Effect<
+  ReadonlyArray<Position.Position>,
+  RunError,
+  R | EventStore | UnitOfWork | CheckpointStore.CheckpointStore | DeadLetterStore
+> =>
+  Effect.suspend(() => {
+    const name = Projection.checkpointName(projection)
+    const partitions = Projection.partitionsOf(projection)
+    const latest: Array<Progress> = partitions.map((partition) => ({
+      projection: Projection.checkpointName(partition),
+      done: 0,
+      total: 0,
+      eventsPerSecond: 0,
+      eta: Duration.zero
+    }))
+    const onProgress = options?.onProgress
+    const report = (index: number) => (progress: Progress) => {
+      latest[index] = progress
+      if (onProgress === undefined) return Effect.void
+      return onProgress({
+        projection: name,
+        done: latest.reduce((n, p) => n + p.done, 0),
+        total: latest.reduce((n, p) => n + p.total, 0),
+        eventsPerSecond: latest.reduce((n, p) => n + p.eventsPerSecond, 0),
+        eta: latest.reduce((eta, p) => Duration.max(eta, p.eta), Duration.zero),
+        partitions: [...latest]
+      })
+    }
+    return Effect.forEach(partitions, (partition, index) => catchUp(partition, { onProgress: report(index) }), {
+      concurrency: "unbounded"
+    }).pipe(Effect.withSpan("Projector.catchUpPartitions", { attributes: { projection: name } }))
+  })
+
+/**
+ * {@link rebuild} for every partition of a projection: catches all
+ * partitions of the new version up in parallel ({@link catchUpPartitions},
+ * with progress) while writers keep appending, until a pass saw the log
+ * grow by at most `closeEnough` events, then catches each partition up once
+ * more and runs `takeOver`, all in one transaction. Returns the position
+ * each partition reached.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const rebuildPartitions = <E extends { readonly _tag: string }, R, R2>(
+  next: Projection.Projection<E, R>,
+  options: PartitionsOptions & {
+    readonly takeOver: Effect.Effect<void, unknown, R2>
+    /** Stop catching up once the log grew by at most this many events during a pass (default 100). */
+    readonly closeEnough?: number | undefined
+  }
+) =>
+  Effect.gen(function* () {
+    const tx = yield* UnitOfWork
+    const store = yield* EventStore
+    const closeEnough = options.closeEnough ?? 100
+    for (;;) {
+      const before = yield* store.head
+      yield* catchUpPartitions(next, options)
+      if (Number((yield* store.head).sequence - before.sequence) <= closeEnough) break
+    }
+    const takeOver = Effect.mapError(
+      options.takeOver,
+      (cause) =>
+        new ProjectionHalted({
+          projection: Projection.checkpointName(next),
+          eventId: "",
+          stream: "",
+          streamVersion: -1,
+          type: "takeOver",
+          error: batchHandler.describe(cause)
+        })
+    )
+    // One transaction: the partitions one after another, then the switch.
+    return yield* tx.run(
+      Effect.andThen(
+        Effect.forEach(Projection.partitionsOf(next), (partition) => catchUp(partition)),
+        (reached) => Effect.as(takeOver, reached)
+      )
+    )
+  })
+
+/**
  * Waits until a projection has handled everything up to `position` (say, the
  * position a command's answer carried), so a caller can read its own write
  * from an asynchronous read model. Events the projection filters out need no
  * handling: it is enough that none it handles is pending up to `position`.
  * Works across processes (it reads the checkpoint); fails with
- * {@link ProjectionTimeout} after `timeout` (default 5 seconds).
+ * {@link ProjectionTimeout} after `timeout` (default 5 seconds). For a
+ * partitioned projection, waits for every partition (or only the one
+ * selected with `Projection.partition`).
  *
  * @example
  * ```ts
@@ -416,7 +568,14 @@ export const awaitPosition = Effect.fn("Projector.awaitPosition")(function* (
   projection: Projection.Projection<any, any>,
   position: Position.Position,
   options?: { readonly timeout?: Duration.Input | undefined }
-) {
+): Effect.fn.Return<void, StoreError | ProjectionTimeout, EventStore | CheckpointStore.CheckpointStore> {
+  if (projection.partitions > 1 && projection.partition === undefined) {
+    return yield* Effect.forEach(
+      Projection.partitionsOf(projection),
+      (partition) => awaitPosition(partition, position, options),
+      { concurrency: "unbounded", discard: true }
+    )
+  }
   const name = Projection.checkpointName(projection)
   const store = yield* EventStore
   const checkpoints = yield* CheckpointStore.CheckpointStore
@@ -427,8 +586,19 @@ export const awaitPosition = Effect.fn("Projector.awaitPosition")(function* (
     if (!Position.isAfter(position, checkpoint)) return true
     // Not yet visible to readers (an older transaction holds the log back): wait.
     if (Position.isAfter(position, yield* store.head)) return false
-    const pending = yield* Stream.runHead(store.readAll({ ...subscribeOptions(projection, checkpoint), batchSize: 1 }))
-    return Option.isNone(pending) || Position.isAfter(pending.value.position, position)
+    // The first event after the checkpoint this projection (or partition) handles, if it is not after `position`.
+    const pending = yield* Stream.runHead(
+      store
+        .readAll({
+          ...subscribeOptions(projection, checkpoint),
+          batchSize: projection.partitions === 1 ? 1 : projection.batchSize
+        })
+        .pipe(
+          Stream.takeWhile((envelope) => !Position.isAfter(envelope.position, position)),
+          Stream.filter((envelope) => Projection.handlesStream(projection, envelope.stream))
+        )
+    )
+    return Option.isNone(pending)
   })
   yield* Effect.repeat(reached, {
     until: (done) => done,

@@ -51,9 +51,28 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
 ) =>
   Effect.gen(function* () {
     const name = Projection.checkpointName(projection)
+    if (projection.partitions > 1 && projection.partition === undefined) {
+      return yield* Effect.die(
+        new Error(
+          `Projection ${name} has ${projection.partitions} partitions: run one (Projection.partition) ` +
+            `or all of them (Projector.catchUpPartitions)`
+        )
+      )
+    }
     const tx = yield* UnitOfWork
     const checkpoints = yield* CheckpointStore.CheckpointStore
     let checkpoint = yield* checkpoints.load(name)
+    if (Option.isNone(checkpoint)) {
+      // A first start: refuse if this version kept checkpoints under another partition count.
+      const existing = Projection.otherPartitionings(projection, (yield* checkpoints.list).keys())
+      if (existing.length > 0) {
+        return yield* new Projection.PartitionsChanged({
+          projection: name,
+          partitions: projection.partitions,
+          existing
+        })
+      }
+    }
     const deadLetters = yield* DeadLetterStore
     const m = projectorMetrics.make(name)
     const retry = projection.failure.retry
@@ -110,9 +129,15 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
         : oneByOne(envelopes, opened)
     }
 
-    const handleBatch = (envelopes: ReadonlyArray<Envelope>) => {
-      const handled = Effect.flatMap(projection.codec.open(envelopes), (opened) => handleOpened(envelopes, opened))
-      const last = envelopes[envelopes.length - 1]!
+    const handleBatch = (batch: ReadonlyArray<Envelope>) => {
+      // A partition reads the whole log and handles its own streams; the checkpoint still moves past the rest.
+      const envelopes =
+        projection.partitions === 1 ? batch : batch.filter((e) => Projection.handlesStream(projection, e.stream))
+      const handled =
+        envelopes.length === 0
+          ? Effect.void
+          : Effect.flatMap(projection.codec.open(envelopes), (opened) => handleOpened(envelopes, opened))
+      const last = batch[batch.length - 1]!
       return tx.run(Effect.andThen(handled, checkpoints.save(name, last.position, checkpoint))).pipe(
         // A command sent from the batch met a concurrent writer of its stream after the batch had
         // written (see `LogOrderConflict`): not the event's fault, and only a new unit of work can
@@ -133,7 +158,7 @@ export const make = <E extends { readonly _tag: string }, R, Halted>(
           attributes: () => ({
             projection: name,
             batch_size: envelopes.length,
-            first_position: Position.format(envelopes[0]!.position),
+            first_position: Position.format(batch[0]!.position),
             last_position: Position.format(last.position)
           })
         })
