@@ -380,6 +380,24 @@ export const layer = <R>(
     )
   )
 
+/** A rebuild's `takeOver`, its failure a `ProjectionHalted` of the new version. */
+const haltedOnTakeOver = <R2>(
+  next: { readonly name: string; readonly version: number },
+  takeOver: Effect.Effect<void, unknown, R2>
+) =>
+  Effect.mapError(
+    takeOver,
+    (cause) =>
+      new ProjectionHalted({
+        projection: Projection.checkpointName(next),
+        eventId: "",
+        stream: "",
+        streamVersion: -1,
+        type: "takeOver",
+        error: batchHandler.describe(cause)
+      })
+  )
+
 /**
  * Rebuilds a projection as a new version beside the live one: catches the new
  * version up from position 0 (with progress) while writers keep appending,
@@ -412,18 +430,7 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
       if (behind <= closeEnough || Position.equals(before, reached)) break
     }
     // The last stretch and the switch commit together.
-    const takeOver = Effect.mapError(
-      options.takeOver,
-      (cause) =>
-        new ProjectionHalted({
-          projection: Projection.checkpointName(next),
-          eventId: "",
-          stream: "",
-          streamVersion: -1,
-          type: "takeOver",
-          error: batchHandler.describe(cause)
-        })
-    )
+    const takeOver = haltedOnTakeOver(next, options.takeOver)
     return yield* tx.run(Effect.andThen(catchUp(next), (reached) => Effect.as(takeOver, reached)))
   })
 
@@ -523,18 +530,7 @@ export const rebuildPartitions = <E extends { readonly _tag: string }, R, R2>(
       yield* catchUpPartitions(next, options)
       if (Number((yield* store.head).sequence - before.sequence) <= closeEnough) break
     }
-    const takeOver = Effect.mapError(
-      options.takeOver,
-      (cause) =>
-        new ProjectionHalted({
-          projection: Projection.checkpointName(next),
-          eventId: "",
-          stream: "",
-          streamVersion: -1,
-          type: "takeOver",
-          error: batchHandler.describe(cause)
-        })
-    )
+    const takeOver = haltedOnTakeOver(next, options.takeOver)
     // One transaction: the partitions one after another, then the switch.
     return yield* tx.run(
       Effect.andThen(
