@@ -153,7 +153,7 @@ const optimisticText = (s: string, kind: ExpectedVersion.ExpectedVersion["_tag"]
     )${rest}, bumped AS (
       INSERT INTO ${s}.streams AS st (stream, version, hash) SELECT $1, ${last}, ${lastHashFrom}
       ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash
-        WHERE st.state = 'live' AND st.version = excluded.version - ${count}
+        WHERE st.state = 'live' AND st.version = excluded.version - (${count})
       RETURNING 1
     )
     SELECT f.transaction_id::text AS commit, ${last} AS stream_version, ${sequences} AS sequences,

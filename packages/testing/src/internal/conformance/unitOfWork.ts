@@ -30,6 +30,34 @@ export const unitOfWork = (
 ): void => {
   describe("units of work", () => {
     it.effect(
+      "a unit's first append may hold several events, to a new or existing stream, with any expectation",
+      () =>
+        Effect.gen(function* () {
+          const { append, readStream, store, stream } = yield* eventStoreFixture
+          const unit = yield* UnitOfWork.UnitOfWork
+          const s = stream("several")
+          const batch = () => [newEvent({ n: 1 }), newEvent({ n: 2 }), newEvent({ n: 3 })]
+          const expectations = [
+            ExpectedVersion.noStream,
+            ExpectedVersion.exact(2),
+            ExpectedVersion.streamExists,
+            ExpectedVersion.any
+          ]
+          const written: Array<string> = []
+          for (const [i, expected] of expectations.entries()) {
+            const events = batch()
+            const result = yield* unit.run(store.append(s, events, expected))
+            assert.strictEqual(result.streamVersion, 3 * i + 2)
+            written.push(...events.map((e) => e.eventId))
+          }
+          assert.deepStrictEqual(idsOf(yield* readStream(s)), written)
+          // And the stream's version moved with them: an append outside a unit expects it.
+          yield* append(s, [newEvent({ last: true })], ExpectedVersion.exact(11))
+        }),
+      testTimeout
+    )
+
+    it.effect(
       "a failing unit of work leaves nothing appended: no stream version, no event, no id, nothing delivered",
       () =>
         Effect.gen(function* () {
