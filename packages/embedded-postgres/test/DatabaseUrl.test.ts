@@ -66,13 +66,16 @@ it.live("with DATABASE_URL it returns that URL and starts nothing", () =>
   })
 )
 
-/** A data folder in a temporary directory, deleted when the scope closes. */
+/**
+ * A data folder in a temporary directory, deleted when the scope closes; in a folder that does not
+ * exist yet, as `.data/postgres` in a fresh clone.
+ */
 const dataFolder = Effect.map(
   Effect.acquireRelease(
     Effect.promise(() => mkdtemp(join(tmpdir(), "chronicle-shared-test-"))),
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
   ),
-  (parent) => join(parent, "postgres")
+  (parent) => join(parent, ".data", "postgres")
 )
 
 const recordOf = (dataDir: string) =>

@@ -12,8 +12,8 @@
 //   PostgreSQL on one folder (PostgreSQL's own `postmaster.pid` would refuse the second anyway).
 import { PgConnection } from "@effect/sql-pg"
 import { Effect, Exit, Option, Redacted, Schedule, Schema, Scope } from "effect"
-import { link, readFile, rename, rm, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import * as PgServer from "../PgServer.ts"
 
 /** What a running server records in its data folder. */
@@ -59,6 +59,8 @@ const tryLock = (file: string) =>
   Effect.tryPromise({
     try: async () => {
       const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`
+      // The folder the data folder goes in may not exist yet (a fresh clone has no `.data`).
+      await mkdir(dirname(file), { recursive: true })
       await writeFile(temporary, String(process.pid))
       try {
         await link(temporary, file)
