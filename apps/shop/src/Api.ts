@@ -26,6 +26,7 @@ import {
   Terminated,
   UnsupportedMediaType,
   VersionConflict,
+  Unavailable,
   WriteConflict
 } from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
@@ -220,10 +221,10 @@ const integerQuery = {
 const docs = (summary: string, description: string) => OpenApi.annotations({ summary, description })
 
 /** The problems of a command that creates a stream. */
-const createErrors = [AlreadyExists, WriteConflict, PayloadTooLarge, UnsupportedMediaType]
+const createErrors = [AlreadyExists, WriteConflict, Unavailable, PayloadTooLarge, UnsupportedMediaType]
 
 /** The problems of a transfer: its source account may be missing or refuse. */
-const transferErrors = [NotFound, WriteConflict, Rejected, PayloadTooLarge, UnsupportedMediaType]
+const transferErrors = [NotFound, WriteConflict, Rejected, Unavailable, PayloadTooLarge, UnsupportedMediaType]
 
 /** The problems of a command on an existing stream. */
 const commandErrors = [
@@ -233,6 +234,7 @@ const commandErrors = [
   PreconditionFailed,
   Rejected,
   Terminated,
+  Unavailable,
   InvalidRequest,
   PayloadTooLarge,
   UnsupportedMediaType

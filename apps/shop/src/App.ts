@@ -6,8 +6,8 @@
  * | `Database` | finds PostgreSQL: `DATABASE_URL`, or an embedded server in `.data/postgres` (or a throw-away one) |
  * | `PgStore.layer` | event store, snapshots, checkpoints, dead letters, projector transactions and leases on one pool |
  * | `ReadModels.migrate` | the read-model tables |
- * | `Shop.layer` | the command handlers (orders with an inline projection, accounts) |
- * | `Projectors` | projector fibers: revenue by day, account balances, the money-transfer process manager |
+ * | `Shop.layer` | the command handlers (orders with an inline projection, accounts); in cluster mode `Cluster.layer`: this process's runner and the stream entities |
+ * | `Projectors` | projector fibers: revenue by day, account balances, the money-transfer process manager; in cluster mode `Cluster.Projectors`, as cluster singletons |
  * | `HttpRouter.serve` | the HTTP API, `/openapi.json`, the `/docs` page, `/metrics` and `/health/…` |
  * | `Operations.Telemetry` | OTLP export of traces, metrics and logs, when configured |
  */
@@ -23,6 +23,7 @@ import type { SqlClient } from "effect/sql"
 import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
 import { Api } from "./Api.ts"
+import * as Cluster from "./Cluster.ts"
 import { HandlersLive } from "./Http.ts"
 import * as Operations from "./Operations.ts"
 import * as Problems from "./Problems.ts"
@@ -38,11 +39,15 @@ export const databaseUrl = Effect.gen(function* () {
   })
 })
 
+/** Single-process or cluster mode (see `Cluster`). */
+export type Mode = typeof Cluster.mode extends Config.Config<infer A> ? A : never
+
 /** The stores, the read models and the command side, on the database at `url`. */
-export const core = (url: string) => {
+export const core = (url: string, mode: Mode = "single") => {
   const Stores = PgStore.layer({ url: Redacted.make(url), maxConnections: 12 })
   const Migrated = Layer.effectDiscard(ReadModels.migrate).pipe(Layer.provide(Stores))
-  return Layer.mergeAll(Shop.layer, Migrated).pipe(Layer.provideMerge(Stores))
+  const Commands = mode === "cluster" ? Cluster.layer : Shop.layer
+  return Layer.mergeAll(Commands, Migrated).pipe(Layer.provideMerge(Stores))
 }
 
 /** Projector fibers for the life of the app; interruption at shutdown is safe (checkpoints commit with each batch). */
@@ -51,6 +56,12 @@ export const Projectors = Layer.unwrap(
     Projector.layer<SqlClient.SqlClient>([...ReadModels.projected, Transfer.processManager(accounts)])
   )
 )
+
+/** The projector fibers of a mode: under leases in one process, as cluster singletons in a cluster. */
+const projectors = (
+  mode: Mode
+): Layer.Layer<never, never, Layer.Services<typeof Projectors> | Layer.Services<typeof Cluster.Projectors>> =>
+  mode === "cluster" ? Cluster.Projectors : Projectors
 
 /**
  * The HTTP API with its OpenAPI document and docs page (`/` redirects there);
@@ -78,21 +89,22 @@ export const Routes = Layer.mergeAll(
 export const maxBodySize = ByteSize.mebibytes(1)
 
 /**
- * The whole app on `url`, serving on `port`. Built in order: telemetry, the
- * stores (migrated), the listening server, the projectors, the routes; it
- * stops in reverse, so the projectors end before the pool closes and the
- * telemetry sends what it still holds last.
+ * The whole app on `url`, serving on `port`, in one process or as one runner
+ * of a cluster. Built in order: telemetry, the stores (migrated), the
+ * command side, the listening server, the projectors, the routes; it stops
+ * in reverse, so the projectors end before the pool closes and the telemetry
+ * sends what it still holds last.
  */
-export const layer = (url: string, port: number) =>
+export const layer = (url: string, port: number, mode: Mode = "single") =>
   HttpRouter.serve(Layer.mergeAll(Routes, Operations.Routes), {
     disableLogger: true,
     disableListenLog: true,
     middleware: Operations.requestLogs
   }).pipe(
     Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, maxBodySize)),
-    Layer.provide(Projectors),
+    Layer.provide(projectors(mode)),
     Layer.provide(NodeHttpServer.layer(createServer, { port })),
-    Layer.provideMerge(core(url)),
+    Layer.provideMerge(core(url, mode)),
     Layer.provideMerge(ProjectorStatus.layer),
     Layer.provide(Operations.Telemetry)
   )

@@ -71,12 +71,13 @@ const commandProblems: ReadonlyArray<string> = [
   "PreconditionFailed",
   "Rejected",
   "Terminated",
+  "Unavailable",
   "VersionConflict",
   "WriteConflict"
 ] satisfies ReadonlyArray<CommandProblem["_tag"]>
 
 /** The problems a create command can answer. */
-const createProblems = only("AlreadyExists", "WriteConflict")
+const createProblems = only("AlreadyExists", "WriteConflict", "Unavailable")
 
 /** The problems a command on an existing stream can answer. */
 const existingProblems = only(
@@ -84,6 +85,7 @@ const existingProblems = only(
   "PreconditionFailed",
   "Rejected",
   "Terminated",
+  "Unavailable",
   "VersionConflict",
   "WriteConflict"
 )
@@ -223,7 +225,7 @@ const AccountsHandlers = HttpApiBuilder.group(
           unexpected,
           headers,
           `transfer:${payload.transferId}`
-        ).pipe(only("NotFound", "WriteConflict", "Rejected")),
+        ).pipe(only("NotFound", "WriteConflict", "Rejected", "Unavailable")),
       balance: ({ params }) =>
         sql<{ account_id: string; owner: string; balance: string }>`
           SELECT account_id, owner, balance::text FROM shop.account_balance WHERE account_id = ${params.accountId}`.pipe(

@@ -86,6 +86,20 @@ export class WriteConflict extends HttpApiError.Problem<WriteConflict>()(
 ) {}
 
 /**
+ * 503: the cluster could not take the command now (cluster mode): the
+ * stream's runner is full, or message storage failed. Nothing was written;
+ * send it again after `retryAfter` seconds.
+ *
+ * @since 0.1.0
+ * @category problems
+ */
+export class Unavailable extends HttpApiError.Problem<Unavailable>()(
+  "Unavailable",
+  { type: "urn:chronicle:problem:unavailable", status: 503, title: "Unavailable" },
+  { stream: Stream, retryAfter: Schema.Int }
+) {}
+
+/**
  * 412: the stream is not at the version the `If-Match` header named.
  *
  * @since 0.1.0

@@ -12,10 +12,15 @@ import { Projection } from "@chronicle/core"
 import { Account, Order } from "@chronicle/example"
 import { SqlClient } from "effect/sql"
 
-/** Creates the read-model tables (idempotent). */
+/**
+ * Creates the read-model tables (idempotent). In one transaction under an
+ * advisory lock: `IF NOT EXISTS` alone races when several app processes
+ * start at once (a cluster's runners).
+ */
 export const migrate = SqlClient.SqlClient.use((sql) =>
   Effect.all(
     [
+      sql`SELECT pg_advisory_xact_lock(hashtextextended('chronicle/shop/read-models', 0))`,
       sql`CREATE SCHEMA IF NOT EXISTS shop`,
       sql`CREATE TABLE IF NOT EXISTS shop.order_summary (
       order_id text PRIMARY KEY, customer_id text NOT NULL, status text NOT NULL,
@@ -28,7 +33,7 @@ export const migrate = SqlClient.SqlClient.use((sql) =>
       account_id text PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL)`
     ],
     { discard: true }
-  )
+  ).pipe(sql.withTransaction)
 )
 
 /** Inline: the summary of every order, written with the order's events. */

@@ -11,6 +11,7 @@ import {
   Projector,
   StreamName
 } from "@chronicle/core"
+import type { StreamEntity } from "@chronicle/cluster"
 import { Account, Order, Transfer } from "@chronicle/example"
 import { Context, Duration, Effect, Layer } from "effect"
 import { HttpApiSchema } from "effect/http-api"
@@ -21,11 +22,35 @@ import {
   PreconditionFailed,
   Rejected,
   Terminated,
+  Unavailable,
   VersionConflict,
   WriteConflict
 } from "./Problems.ts"
 import * as ReadModels from "./ReadModels.ts"
 
+/** The order handler's aggregate, read model and snapshots, the same in single-process and cluster mode. */
+export const orderOptions = {
+  decider: Order.decider,
+  codec: Order.OrderEvents,
+  // Read-your-writes for order summaries: written in the append's transaction.
+  inline: [ReadModels.orderSummary],
+  snapshot: { schema: Order.OrderState, version: 1, every: 50 }
+}
+
+/** The account handler's aggregate. */
+export const accountOptions = { decider: Account.decider, codec: Account.AccountEvents }
+
+/**
+ * The errors a command may meet on its way in cluster mode (see
+ * `StreamEntity.handler`): a full mailbox, a runner that is not (yet) the
+ * stream's, message storage failing.
+ */
+export type ClusterError = StreamEntity.ClientError | StreamName.InvalidStreamName
+
+/**
+ * The shop's command handlers: in this process (`layer`), or routed to the
+ * stream entities of a cluster (`Cluster.layer`), with the same interface.
+ */
 export class Shop extends Context.Service<
   Shop,
   {
@@ -33,28 +58,23 @@ export class Shop extends Context.Service<
       Order.OrderCommand,
       Order.OrderEvent,
       Order.OrderState,
-      Order.OrderRejected,
+      Order.OrderRejected | ClusterError,
       SqlClient.SqlClient
     >
     readonly accounts: CommandHandler.CommandHandler<
       Account.AccountCommand,
       Account.AccountEvent,
       Account.AccountState,
-      Account.AccountRejected
+      Account.AccountRejected | ClusterError
     >
   }
 >()("@chronicle/shop/Shop") {
+  /** The command handlers in this process (single-process mode). */
   static readonly layer = Layer.effect(
     Shop,
     Effect.gen(function* () {
-      const orders = yield* CommandHandler.make({
-        decider: Order.decider,
-        codec: Order.OrderEvents,
-        // Read-your-writes for order summaries: written in the append's transaction.
-        inline: [ReadModels.orderSummary],
-        snapshot: { schema: Order.OrderState, version: 1, every: 50 }
-      })
-      const accounts = yield* CommandHandler.make({ decider: Account.decider, codec: Account.AccountEvents })
+      const orders = yield* CommandHandler.make(orderOptions)
+      const accounts = yield* CommandHandler.make(accountOptions)
       return Shop.of({ orders, accounts })
     })
   )
@@ -110,6 +130,7 @@ export type CommandProblem =
   | PreconditionFailed
   | Rejected
   | Terminated
+  | Unavailable
   | VersionConflict
   | WriteConflict
 
@@ -245,6 +266,19 @@ export const run = <Command, E extends { readonly _tag: string }, State, Err, R>
               })
             )
           }
+          case "MailboxFull":
+          case "AlreadyProcessingMessage":
+          case "PersistenceError":
+          case "EntityNotAssignedToRunner":
+            return Effect.fail(
+              new Unavailable({
+                stream,
+                retryAfter: 1,
+                detail:
+                  `The cluster could not take the command for ${stream} now (${e._tag}); nothing was written. ` +
+                  `Send it again in a second; if it persists, check that the runners are up.`
+              })
+            )
           case "OrderRejected":
           case "AccountRejected": {
             const { command, reason } = error as unknown as { command: string; reason: string }

@@ -8,6 +8,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Config, Effect, Exit, Layer, Runtime, Schema } from "effect"
 import type { HttpServerError } from "effect/http"
 import * as App from "./App.ts"
+import * as Cluster from "./Cluster.ts"
 import * as Operations from "./Operations.ts"
 
 /** The port is taken by another process. */
@@ -24,7 +25,8 @@ const isAddressInUse = (cause: unknown) => (cause as { readonly code?: unknown }
 const program = Effect.gen(function* () {
   const url = yield* App.databaseUrl
   const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
-  yield* Layer.build(App.layer(url, port)).pipe(
+  const mode = yield* Cluster.mode
+  yield* Layer.build(App.layer(url, port, mode)).pipe(
     Effect.catchTag(
       "ServeError",
       (error): Effect.Effect<never, PortInUse | HttpServerError.ServeError> =>
@@ -34,7 +36,9 @@ const program = Effect.gen(function* () {
     )
   )
   // Only now is the server listening.
-  yield* Effect.logInfo(`The shop listens on http://localhost:${port} (API docs at /docs)`)
+  yield* Effect.logInfo(
+    `The shop listens on http://localhost:${port} (API docs at /docs)${mode === "cluster" ? ", in cluster mode" : ""}`
+  )
   return yield* Effect.never
 }).pipe(
   Effect.scoped,

@@ -573,9 +573,10 @@ it.live("the OpenAPI document: summaries, every status, integer versions, plain 
       "413",
       "415",
       "422",
-      "500"
+      "500",
+      "503"
     ])
-    assert.deepStrictEqual(statuses("/orders", "post"), ["200", "400", "409", "413", "415", "500"])
+    assert.deepStrictEqual(statuses("/orders", "post"), ["200", "400", "409", "413", "415", "500", "503"])
     assert.deepStrictEqual(statuses("/streams/{stream}/state", "get"), ["200", "400", "404", "500"])
     assert.property(doc.paths["/orders/{orderId}/pay"].post.responses["200"].headers, "etag")
     const version = doc.paths["/streams/{stream}/state"].get.parameters.find((p: any) => p.name === "version")

@@ -74,6 +74,7 @@ import {
   EventCodec,
   EventStore,
   Position,
+  type Projection,
   StoreError,
   StreamLifecycle,
   StreamName,
@@ -86,7 +87,7 @@ import { Rpc } from "effect/rpc"
 import * as streamWriter from "./internal/streamWriter.ts"
 
 /**
- * What one command did: the stream's version after it, its events and their
+ * What one command did: the stream's state and version after it, its events and their
  * global positions (none when the command changed nothing), how many
  * commands shared its append (`batched`, 1 when it was alone) and how many
  * times it was decided (`attempts`, more than 1 after a write from outside).
@@ -94,7 +95,7 @@ import * as streamWriter from "./internal/streamWriter.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Reply<Event> extends streamWriter.Reply<Event> {}
+export interface Reply<Event, State> extends streamWriter.Reply<Event, State> {}
 
 /**
  * The errors a command sent to a stream entity can fail with — all of them
@@ -112,6 +113,7 @@ export type Failure<Error> =
   | EventStore.AppendError
   | CommandHandler.LoadError
   | EventCodec.InvalidEventData
+  | CommandHandler.InlineProjectionFailed
   | StreamName.InvalidStreamName
 
 /**
@@ -134,17 +136,24 @@ export type ClientError =
  * @since 0.1.0
  * @category models
  */
-export interface Options<Command, Event extends { readonly _tag: string }, State, Error> {
+export interface Options<Command, Event extends { readonly _tag: string }, State, Error, RInline = never> {
   /** The streams' category: the entity handles the streams `category-<id>`. */
   readonly category: string
   readonly decider: Decider.Decider<Command, Event, State, Error>
   readonly codec: EventCodec.EventCodec<Event>
   /** The commands' Schema: commands cross the network. */
   readonly command: Schema.Codec<Command, any>
+  /** The state's Schema: each reply carries the state after its command. */
+  readonly state: Schema.Codec<State, any>
   /** The decider's rejection as a Schema (`Schema.Never` when it never rejects). */
   readonly error: Schema.Codec<Error, any>
-  /** Snapshots to load from, as for `CommandHandler` (the entity does not save them). */
+  /** Snapshots to load from and save, as for `CommandHandler`. */
   readonly snapshot?: CommandHandler.SnapshotPolicy<State, any> | undefined
+  /**
+   * Inline projections, as for `CommandHandler`: run in the append's unit of
+   * work, on every runner that hosts the entity (which then needs what they need).
+   */
+  readonly inline?: ReadonlyArray<Projection.Projection<Event, RInline>> | undefined
 }
 
 /**
@@ -154,23 +163,36 @@ export interface Options<Command, Event extends { readonly _tag: string }, State
  * @since 0.1.0
  * @category models
  */
-export type HandleRpc<Command, Event, Error> = Rpc.Rpc<
+export type HandleRpc<Command, Event, State, Error> = Rpc.Rpc<
   "Handle",
   Schema.Codec<Payload<Command>, any>,
-  Schema.Codec<Reply<Event>, any>,
+  Schema.Codec<Reply<Event, State>, any>,
   Schema.Codec<Failure<Error>, any>
 >
 
 /**
- * A command as sent to a stream entity.
+ * A command as sent to a stream entity, with what `CommandHandler.handle`
+ * takes beside it.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Payload<Command> {
+export interface Payload<Command> extends SendOptions {
   readonly command: Command
+}
+
+/**
+ * What a command may carry: the metadata its events get, an idempotency key,
+ * and the version the caller expects the stream at (`-1`: no stream), which
+ * fails the command with `WrongExpectedVersion` when the stream is elsewhere.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
   readonly metadata?: Envelope.Metadata | undefined
   readonly idempotencyKey?: string | undefined
+  readonly expectedVersion?: number | undefined
 }
 
 /**
@@ -180,14 +202,15 @@ export interface Payload<Command> {
  * @since 0.1.0
  * @category models
  */
-export interface StreamEntity<Command, Event extends { readonly _tag: string }, State, Error> {
-  readonly options: Options<Command, Event, State, Error>
-  readonly entity: Entity.Entity<`Stream/${string}`, HandleRpc<Command, Event, Error>>
+export interface StreamEntity<Command, Event extends { readonly _tag: string }, State, Error, RInline = never> {
+  readonly options: Options<Command, Event, State, Error, RInline>
+  readonly entity: Entity.Entity<`Stream/${string}`, HandleRpc<Command, Event, State, Error>>
 }
 
 /** Core's typed errors a command can meet besides the decider's own. */
 const coreErrors = [
   CommandHandler.StreamTerminated,
+  CommandHandler.InlineProjectionFailed,
   EventStore.WrongExpectedVersion,
   EventStore.DuplicateEventId,
   EventStore.InvalidAppend,
@@ -209,26 +232,28 @@ const coreErrors = [
  * @since 0.1.0
  * @category constructors
  */
-export const make = <Command, Event extends { readonly _tag: string }, State, Error>(
-  options: Options<Command, Event, State, Error>
-): StreamEntity<Command, Event, State, Error> => {
+export const make = <Command, Event extends { readonly _tag: string }, State, Error, RInline = never>(
+  options: Options<Command, Event, State, Error, RInline>
+): StreamEntity<Command, Event, State, Error, RInline> => {
   if (options.category.includes("-")) {
     throw new StreamName.InvalidStreamName({ stream: options.category, reason: 'the category contains "-"' })
   }
   const payload = Schema.Struct({
     command: options.command,
     metadata: Schema.optionalKey(Envelope.Metadata),
-    idempotencyKey: Schema.optionalKey(Schema.String)
+    idempotencyKey: Schema.optionalKey(Schema.String),
+    expectedVersion: Schema.optionalKey(Schema.Int)
   }) as unknown as Schema.Codec<Payload<Command>, any>
   const success = Schema.Struct({
+    state: options.state,
     version: Schema.Int,
     events: Schema.Array(options.codec.events),
     positions: Schema.Array(Position.Position),
     batched: Schema.Int,
     attempts: Schema.Int
-  }) as unknown as Schema.Codec<Reply<Event>, any>
+  }) as unknown as Schema.Codec<Reply<Event, State>, any>
   const error = Schema.Union([options.error, ...coreErrors]) as unknown as Schema.Codec<Failure<Error>, any>
-  const rpc: HandleRpc<Command, Event, Error> = Rpc.make("Handle", { payload, success, error })
+  const rpc: HandleRpc<Command, Event, State, Error> = Rpc.make("Handle", { payload, success, error })
   return { options, entity: Entity.make(`Stream/${options.category}`, [rpc]) }
 }
 
@@ -275,16 +300,16 @@ export interface LayerOptions {
  * @since 0.1.0
  * @category layers
  */
-export const layer = <Command, Event extends { readonly _tag: string }, State, Error>(
-  self: StreamEntity<Command, Event, State, Error>,
+export const layer = <Command, Event extends { readonly _tag: string }, State, Error, RInline = never>(
+  self: StreamEntity<Command, Event, State, Error, RInline>,
   options?: LayerOptions
-): Layer.Layer<never, never, Sharding.Sharding | EventStore.EventStore | UnitOfWork.UnitOfWork> => {
+): Layer.Layer<never, never, Sharding.Sharding | EventStore.EventStore | UnitOfWork.UnitOfWork | RInline> => {
   const { category, codec, decider } = self.options
   const maxBatch = options?.maxBatch ?? 256
   return Layer.unwrap(
     Effect.gen(function* () {
-      // The loading CommandHandler does (snapshot, then the events after it), shared by the entities.
-      const handler = yield* CommandHandler.make({ decider, codec, snapshot: self.options.snapshot })
+      // What CommandHandler loads and appends with (snapshots, inline projections), shared by the entities.
+      const writer = yield* CommandHandler.makeWriter(self.options)
       const store = yield* EventStore.EventStore
       return self.entity.toLayerQueue(
         Effect.gen(function* () {
@@ -292,12 +317,12 @@ export const layer = <Command, Event extends { readonly _tag: string }, State, E
           return (queue, replier) =>
             Effect.gen(function* () {
               const stream = StreamName.decodeResult(`${category}-${address.entityId}`)
-              const writer = Result.isSuccess(stream)
-                ? streamWriter.make<Command, Event, State, Error, Failure<Error>>({
+              const streamWriter_ = Result.isSuccess(stream)
+                ? streamWriter.make<Command, Event, State, Error, Failure<Error>, RInline>({
                     stream: stream.success,
                     decider,
                     codec,
-                    load: handler.load,
+                    writer,
                     store,
                     maxAttempts: options?.maxAttempts ?? 10,
                     terminated: (name, version) => new CommandHandler.StreamTerminated({ stream: name, version }),
@@ -306,18 +331,19 @@ export const layer = <Command, Event extends { readonly _tag: string }, State, E
                 : undefined
               while (true) {
                 const requests = yield* Queue.takeBetween(queue, 1, maxBatch)
-                if (writer === undefined) {
+                if (streamWriter_ === undefined) {
                   const failure = (stream as Result.Failure<StreamName.StreamName, StreamName.InvalidStreamName>)
                     .failure
                   yield* Effect.forEach(requests, (request) => replier.fail(request, failure), { discard: true })
                   continue
                 }
-                yield* writer.run(
+                yield* streamWriter_.run(
                   requests.map((request) => ({
                     command: request.payload.command,
                     metadata: request.payload.metadata,
                     idempotencyKey: request.payload.idempotencyKey,
-                    reply: (exit: Exit.Exit<Reply<Event>, Failure<Error>>) => replier.complete(request, exit)
+                    expectedVersion: request.payload.expectedVersion,
+                    reply: (exit: Exit.Exit<Reply<Event, State>, Failure<Error>>) => replier.complete(request, exit)
                   }))
                 )
               }
@@ -345,24 +371,22 @@ export const layer = <Command, Event extends { readonly _tag: string }, State, E
  * @since 0.1.0
  * @category clients
  */
-export const client = <Command, Event extends { readonly _tag: string }, State, Error>(
-  self: StreamEntity<Command, Event, State, Error>
+export const client = <Command, Event extends { readonly _tag: string }, State, Error, RInline>(
+  self: StreamEntity<Command, Event, State, Error, RInline>
 ): Effect.Effect<
   (
     id: string,
     command: Command,
-    options?: { readonly metadata?: Envelope.Metadata | undefined; readonly idempotencyKey?: string | undefined }
-  ) => Effect.Effect<Reply<Event>, Failure<Error> | ClientError>,
+    options?: SendOptions
+  ) => Effect.Effect<Reply<Event, State>, Failure<Error> | ClientError>,
   never,
   Sharding.Sharding
 > =>
   Effect.map(self.entity.client, (makeClient) => (id, command, options) => {
-    const payload: Payload<Command> = {
-      command,
-      ...(options?.metadata === undefined ? {} : { metadata: options.metadata }),
-      ...(options?.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey })
-    }
-    return makeClient(id).Handle(payload as never) as Effect.Effect<Reply<Event>, Failure<Error> | ClientError>
+    // Absent rather than undefined: the payload's optional keys encode no undefined.
+    const given = Object.entries(options ?? {}).filter(([, value]) => value !== undefined)
+    const payload: Payload<Command> = { command, ...Object.fromEntries(given) }
+    return makeClient(id).Handle(payload as never) as Effect.Effect<Reply<Event, State>, Failure<Error> | ClientError>
   })
 
 /**
@@ -372,10 +396,51 @@ export const client = <Command, Event extends { readonly _tag: string }, State, 
  * @since 0.1.0
  * @category clients
  */
-export const send = <Command, Event extends { readonly _tag: string }, State, Error>(
-  self: StreamEntity<Command, Event, State, Error>,
+export const send = <Command, Event extends { readonly _tag: string }, State, Error, RInline>(
+  self: StreamEntity<Command, Event, State, Error, RInline>,
   id: string,
   command: Command,
-  options?: { readonly metadata?: Envelope.Metadata | undefined; readonly idempotencyKey?: string | undefined }
-): Effect.Effect<Reply<Event>, Failure<Error> | ClientError, Sharding.Sharding> =>
+  options?: SendOptions
+): Effect.Effect<Reply<Event, State>, Failure<Error> | ClientError, Sharding.Sharding> =>
   Effect.flatMap(client(self), (handle) => handle(id, command, options))
+
+/**
+ * A `CommandHandler` whose commands go to the stream entities: `handle`
+ * sends the command to the stream's entity, wherever its shard lives, and
+ * answers with its outcome (its errors also the cluster's
+ * {@link ClientError}s); `load`, `loadAsOf` and `snapshot` read the store in
+ * this process, as `CommandHandler` does. Code written against a command
+ * handler (an HTTP API, a process manager) runs in cluster mode unchanged.
+ * Streams of another category are refused with `InvalidStreamName`.
+ *
+ * @since 0.1.0
+ * @category clients
+ */
+export const handler = <Command, Event extends { readonly _tag: string }, State, Error, RInline>(
+  self: StreamEntity<Command, Event, State, Error, RInline>
+): Effect.Effect<
+  CommandHandler.CommandHandler<Command, Event, State, Error | ClientError | StreamName.InvalidStreamName>,
+  never,
+  Sharding.Sharding | EventStore.EventStore | UnitOfWork.UnitOfWork
+> =>
+  Effect.gen(function* () {
+    const sendTo = yield* client(self)
+    // Reading needs no single writer: a handler without inline projections reads as the entity loads.
+    const local = yield* CommandHandler.make({ ...self.options, inline: [] })
+    const { category } = self.options
+    return {
+      ...local,
+      handle: (stream, command, options) =>
+        StreamName.category(stream) !== category
+          ? Effect.fail(
+              new StreamName.InvalidStreamName({ stream, reason: `the stream entity handles the category ${category}` })
+            )
+          : Effect.map(sendTo(StreamName.id(stream), command, options), (reply) => ({
+              state: reply.state,
+              version: reply.version,
+              events: reply.events,
+              positions: reply.positions,
+              attempts: reply.attempts
+            }))
+    }
+  })

@@ -1,14 +1,15 @@
 // Stream entities on a real PostgreSQL: the event store and the cluster's own tables in one
 // database, one runner in this process (SingleRunner, SQL message and runner storage). Reads and
 // appends are counted by a wrapper around the PostgreSQL event store, per stream.
-import { EventStore, ExpectedVersion, StreamName } from "@chronicle/core"
+import { EventStore, ExpectedVersion, Projection, SnapshotStore, StreamName } from "@chronicle/core"
 import { StreamEntity } from "@chronicle/cluster"
 import { Account } from "@chronicle/example"
 import { PgStore } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Stream } from "effect"
 import { SingleRunner } from "effect/cluster"
+import { SqlClient } from "effect/sql"
 import * as Digest from "effect/crypto/Digest"
 
 const Accounts = StreamEntity.make({
@@ -16,6 +17,7 @@ const Accounts = StreamEntity.make({
   decider: Account.decider,
   codec: Account.AccountEvents,
   command: Account.AccountCommand,
+  state: Account.AccountState,
   error: Account.AccountRejected
 })
 
@@ -30,6 +32,30 @@ const Flaky = StreamEntity.make({
       return Account.decider.decide(command, state)
     }
   }
+})
+
+/**
+ * Accounts with an inline projection (deposits per account, in the append's transaction) that
+ * fails on a deposit of 13, and a snapshot every 5 events.
+ */
+const deposits = Projection.make({
+  name: "entity-deposits",
+  version: 1,
+  codec: Account.AccountEvents,
+  types: ["Deposited"],
+  handle: (e) =>
+    SqlClient.SqlClient.use((sql) =>
+      e.event.amount === 13
+        ? Effect.fail(new Error("no thirteens"))
+        : sql`INSERT INTO entity_deposits VALUES (${e.stream}, ${e.event.amount})
+            ON CONFLICT (stream) DO UPDATE SET total = entity_deposits.total + excluded.total`
+    )
+})
+const Ledgers = StreamEntity.make({
+  ...Accounts.options,
+  category: "ledger",
+  inline: [deposits],
+  snapshot: { schema: Account.AccountState, version: 1, every: 5 }
 })
 
 /** Per stream: how often it was read from its start or a snapshot (`readStream`) and appended to. */
@@ -65,10 +91,17 @@ const Stores = Counting.pipe(Layer.provideMerge(PgStore.layerStores()), Layer.pr
 const Cluster = SingleRunner.layer({ shardingConfig: { shardsPerGroup: 16 } }).pipe(
   Layer.provide(Digest.layerWebCrypto)
 )
-const Live = Layer.mergeAll(StreamEntity.layer(Accounts, { maxIdleTime: "3 seconds" }), StreamEntity.layer(Flaky)).pipe(
-  Layer.provideMerge(Cluster),
-  Layer.provideMerge(Stores)
+const DepositsTable = Layer.effectDiscard(
+  SqlClient.SqlClient.use(
+    (sql) => sql`CREATE TABLE IF NOT EXISTS entity_deposits (stream text PRIMARY KEY, total int NOT NULL)`
+  )
 )
+const Live = Layer.mergeAll(
+  StreamEntity.layer(Accounts, { maxIdleTime: "3 seconds" }),
+  StreamEntity.layer(Flaky),
+  StreamEntity.layer(Ledgers, { maxIdleTime: "3 seconds" }),
+  DepositsTable
+).pipe(Layer.provideMerge(Cluster), Layer.provideMerge(Stores))
 
 const open = (id: string) => Account.OpenAccount.make({ accountId: id, owner: "ada" })
 const deposit = (amount: number) => Account.Deposit.make({ amount })
@@ -259,6 +292,91 @@ layer(Live, { excludeTestServices: true, timeout: 120_000 })("StreamEntity on Po
       const reply = yield* send("idle", deposit(2))
       assert.strictEqual(reply.version, 2)
       assert.strictEqual(countOf("account-idle").reads, 2, "loaded again after eviction")
+    })
+  )
+
+  it.effect("a caller's expected version is checked against the cached state, within a group too", () =>
+    Effect.gen(function* () {
+      const send = yield* StreamEntity.client(Accounts)
+      const created = yield* send("ev", open("ev"), { expectedVersion: -1 })
+      assert.strictEqual(created.version, 0)
+      // Creating it again: the stream exists.
+      const again = yield* Effect.flip(send("ev", open("ev"), { expectedVersion: -1 }))
+      assert.deepStrictEqual(
+        again,
+        new EventStore.WrongExpectedVersion({ stream: "account-ev", expected: "-1", actualVersion: 0 })
+      )
+      // Sent together: the first expecting 0 lands; the others saw version 0 too, now stale.
+      const results = yield* Effect.forEach(
+        [deposit(1), deposit(2), deposit(3)],
+        (command) => Effect.result(send("ev", command, { expectedVersion: 0 })),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        results.map((r) => r._tag),
+        ["Success", "Failure", "Failure"]
+      )
+      const failed = results[1]!
+      assert.strictEqual(failed._tag === "Failure" && failed.failure._tag, "WrongExpectedVersion")
+      // The right version lands, and the reply carries the state after the command.
+      const reply = yield* send("ev", deposit(5), { expectedVersion: 1 })
+      assert.strictEqual(reply.version, 2)
+      assert.strictEqual(reply.state.balance, 6)
+      assert.deepStrictEqual(yield* stored("ev"), { versions: [0, 1, 2], balance: 6 })
+    })
+  )
+
+  it.effect("inline projections run in the append's transaction; a failing one fails its command only", () =>
+    Effect.gen(function* () {
+      const send = yield* StreamEntity.client(Ledgers)
+      const sql = yield* SqlClient.SqlClient
+      const total = Effect.map(
+        sql<{ total: number }>`SELECT total FROM entity_deposits WHERE stream = 'ledger-l1'`,
+        (rows) => rows[0]?.total ?? 0
+      )
+      yield* send("l1", open("l1"))
+      yield* send("l1", deposit(10))
+      assert.strictEqual(yield* total, 10, "read your writes: the read model has the deposit")
+      // Sent together (one shared append): the projection fails on 13, which rolls back that
+      // append; each command then goes alone and only the 13 fails.
+      const results = yield* Effect.forEach(
+        [deposit(1), deposit(13), deposit(2)],
+        (command) => Effect.result(send("l1", command)),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        results.map((r) => (r._tag === "Success" ? "Success" : r.failure._tag)),
+        ["Success", "InlineProjectionFailed", "Success"]
+      )
+      assert.strictEqual(yield* total, 13)
+      const types = (yield* Stream.runCollect(
+        (yield* EventStore.EventStore).readStream(StreamName.make("ledger", "l1"))
+      )).map((e) => (e.data as { amount?: number }).amount)
+      assert.deepStrictEqual(types, [undefined, 10, 1, 2])
+    })
+  )
+
+  it.effect("the entity saves snapshots by the policy, and loads from the latest after eviction", () =>
+    Effect.gen(function* () {
+      const send = yield* StreamEntity.client(Ledgers)
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      const stream = StreamName.make("ledger", "snap")
+      yield* send("snap", open("snap"))
+      for (const amount of range(11)) yield* send("snap", deposit(amount + 1))
+      // Saved in the background: wait for the one at version 9 (every 5 events: versions 4, 9).
+      const saved = yield* snapshots.load(stream).pipe(
+        Effect.repeat({
+          until: (snapshot) => Option.isSome(snapshot) && snapshot.value.streamVersion === 9,
+          times: 50
+        }),
+        Effect.delay("20 millis")
+      )
+      assert.strictEqual(Option.getOrThrow(saved).streamVersion, 9)
+      yield* Effect.sleep("9 seconds")
+      // Evicted; the next command starts from the snapshot and reads only the event after it.
+      const reply = yield* send("snap", deposit(100))
+      assert.strictEqual(reply.version, 12)
+      assert.strictEqual(reply.state.balance, 166)
     })
   )
 })

@@ -51,6 +51,7 @@ import type { Envelope, EventData, Metadata } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
 import {
   type AppendError,
+  type AppendResult,
   EventStore,
   type ReadStreamError,
   StreamNotFound,
@@ -313,6 +314,123 @@ const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("
 )
 
 /**
+ * A stream's state as loaded, and the version of the snapshot it started
+ * from (`-1`: none), which says when the next snapshot is due.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadedFrom<State> {
+  readonly loaded: Loaded<State>
+  readonly snapshotVersion: number
+}
+
+/**
+ * The parts a command handler is made of, for a writer that keeps a stream's
+ * state itself and decides commands against it (a cluster stream entity,
+ * which is its stream's only writer): loading with the snapshot policy,
+ * appending decided events with the inline projections in the same unit of
+ * work, and saving a snapshot when the policy says one is due.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Writer<Event, State, RInline = never> {
+  /** The stream's state, from the latest usable snapshot and the events after it. */
+  readonly load: (stream: StreamName.StreamName) => Effect.Effect<LoadedFrom<State>, LoadError>
+  /**
+   * Appends events decided against the stream's state at `version`, expecting
+   * that version; the inline projections run on them in the same unit of
+   * work, and a failing one undoes the append. An exact repeat of an earlier
+   * append (idempotency keys) returns that append's result and runs nothing.
+   */
+  readonly append: (
+    stream: StreamName.StreamName,
+    events: ReadonlyArray<Event>,
+    data: ReadonlyArray<EventData>,
+    version: number
+  ) => Effect.Effect<AppendResult, AppendError | InlineProjectionFailed, RInline>
+  /**
+   * Saves a snapshot of `outcome` in the background when the policy says one
+   * is due after a snapshot at `snapshotVersion`; says whether it started one.
+   */
+  readonly snapshotIfDue: (
+    stream: StreamName.StreamName,
+    snapshotVersion: number,
+    outcome: Loaded<State> & { readonly events: ReadonlyArray<Event> }
+  ) => Effect.Effect<boolean>
+  /** Saves a snapshot of the stream's current state now, and waits for it (see {@link CommandHandler}). */
+  readonly snapshot: (
+    stream: StreamName.StreamName
+  ) => Effect.Effect<Loaded<State>, LoadError | SnapshotUnavailable | StoreError>
+  /** Folds the stream's events from its start until `until` holds for one (a temporal query). */
+  readonly foldUntil: (
+    stream: StreamName.StreamName,
+    until: (envelope: Envelope) => boolean
+  ) => Effect.Effect<Loaded<State>, LoadError>
+}
+
+/**
+ * Makes the {@link Writer} of a command handler on the `EventStore` and
+ * `UnitOfWork` in context (and the `SnapshotStore`, when there is one and a
+ * snapshot policy is given).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWriter = <
+  Command,
+  Event extends { readonly _tag: string },
+  State,
+  Error,
+  Encoded = unknown,
+  RInline = never
+>(
+  options: Options<Command, Event, State, Error, Encoded, RInline>
+): Effect.Effect<Writer<Event, State, RInline>, never, EventStore | UnitOfWork> =>
+  Effect.gen(function* () {
+    const { codec, decider } = options
+    const store = yield* EventStore
+    const unitOfWork = yield* UnitOfWork
+    const loader = streamLoader.make({
+      decider,
+      codec,
+      snapshot: options.snapshot,
+      store,
+      snapshots: yield* Effect.serviceOption(SnapshotStore)
+    })
+    const inline = options.inline ?? []
+
+    const append: Writer<Event, State, RInline>["append"] = (stream, events, data, version) => {
+      const appended = store.append(stream, data, ExpectedVersion.fromCurrent(version))
+      if (inline.length === 0) return appended
+      return unitOfWork.run(
+        Effect.tap(appended, (result) =>
+          result.streamVersion !== version + events.length
+            ? Effect.void
+            : Effect.mapError(
+                inlineProjections.run(inline, stream, events, data, result),
+                (failure) =>
+                  new InlineProjectionFailed({
+                    projection: failure.projection,
+                    stream,
+                    error: failure.cause instanceof globalThis.Error ? failure.cause.message : String(failure.cause)
+                  })
+              )
+        )
+      )
+    }
+
+    return {
+      load: loader.load,
+      append,
+      snapshotIfDue: loader.maybeSnapshot,
+      snapshot: loader.saveSnapshot,
+      foldUntil: (stream, until) => loader.foldEvents(stream, loader.empty, until)
+    }
+  })
+
+/**
  * Makes a command handler on the `EventStore` and `UnitOfWork` in context
  * (and the `SnapshotStore`, when there is one and a snapshot policy is
  * given). The handler keeps them: running its commands needs nothing more.
@@ -333,50 +451,24 @@ export const make = <
 ): Effect.Effect<CommandHandler<Command, Event, State, Error, RInline>, never, EventStore | UnitOfWork> =>
   Effect.gen(function* () {
     const { codec, decider } = options
-    const store = yield* EventStore
     const unitOfWork = yield* UnitOfWork
-    const loader = streamLoader.make({
-      decider,
-      codec,
-      snapshot: options.snapshot,
-      store,
-      snapshots: yield* Effect.serviceOption(SnapshotStore)
-    })
+    const writer = yield* makeWriter(options)
     const withStreamLock = streamLocks.make()
     const retry = options.retry ?? defaultRetry
-    const inline = options.inline ?? []
 
-    /** Appends a command's events, with its inline projections in the same unit of work. */
+    /** Appends a command's events; under an idempotency key, a recorded id means it already took effect. */
     const append = (
       stream: StreamName.StreamName,
       events: ReadonlyArray<Event>,
       data: ReadonlyArray<EventData>,
       loadedVersion: number,
       idempotent: boolean
-    ) => {
-      const appended = store.append(stream, data, ExpectedVersion.fromCurrent(loadedVersion)).pipe(
-        Effect.catchTag("DuplicateEventId", (error) =>
-          // Under an idempotency key, a recorded id means this command already took effect.
-          idempotent ? Effect.succeed(undefined) : Effect.fail(error)
+    ) =>
+      writer
+        .append(stream, events, data, loadedVersion)
+        .pipe(
+          Effect.catchTag("DuplicateEventId", (error) => (idempotent ? Effect.succeed(undefined) : Effect.fail(error)))
         )
-      )
-      if (inline.length === 0) return appended
-      return unitOfWork.run(
-        Effect.tap(appended, (result) =>
-          result === undefined || result.streamVersion !== loadedVersion + events.length
-            ? Effect.void
-            : Effect.mapError(
-                inlineProjections.run(inline, stream, events, data, result),
-                (failure) =>
-                  new InlineProjectionFailed({
-                    projection: failure.projection,
-                    stream,
-                    error: failure.cause instanceof globalThis.Error ? failure.cause.message : String(failure.cause)
-                  })
-              )
-        )
-      )
-    }
 
     const attempt = (
       stream: StreamName.StreamName,
@@ -386,7 +478,7 @@ export const make = <
     ) =>
       Effect.gen(function* () {
         attempts.n++
-        const { loaded, snapshotVersion } = yield* loader.load(stream)
+        const { loaded, snapshotVersion } = yield* writer.load(stream)
         if (options?.expectedVersion !== undefined && options.expectedVersion !== loaded.version) {
           return yield* new WrongExpectedVersion({
             stream,
@@ -440,7 +532,7 @@ export const make = <
                 handleOptions?.expectedVersion === undefined &&
                 (error as { readonly _tag?: unknown })._tag === "WrongExpectedVersion"
             }),
-            Effect.tap(({ outcome, snapshotVersion }) => loader.maybeSnapshot(stream, snapshotVersion, outcome)),
+            Effect.tap(({ outcome, snapshotVersion }) => writer.snapshotIfDue(stream, snapshotVersion, outcome)),
             Effect.map(({ outcome }) => outcome)
           )
         )
@@ -461,15 +553,15 @@ export const make = <
         "version" in asOf
           ? (envelope: Envelope) => envelope.streamVersion > asOf.version
           : (envelope: Envelope) => envelope.recordedAt.epochMilliseconds > asOf.at.epochMilliseconds
-      return Effect.flatMap(loader.foldEvents(stream, loader.empty, until), (loaded) =>
+      return Effect.flatMap(writer.foldUntil(stream, until), (loaded) =>
         loaded.version === -1 ? Effect.fail(new StreamNotFound({ stream })) : Effect.succeed(loaded)
       )
     }
 
     return {
       handle,
-      load: (stream) => Effect.map(loader.load(stream), ({ loaded }) => loaded),
+      load: (stream) => Effect.map(writer.load(stream), ({ loaded }) => loaded),
       loadAsOf,
-      snapshot: loader.saveSnapshot
+      snapshot: writer.snapshot
     }
   })

@@ -26,12 +26,12 @@ export const accountStream = (accountId: string) => StreamName.make("account", a
  * @since 0.1.0
  * @category process managers
  */
-export const processManager = (
+export const processManager = <E extends { readonly _tag: string } = never>(
   accounts: CommandHandler.CommandHandler<
     Account.AccountCommand,
     Account.AccountEvent,
     Account.AccountState,
-    Account.AccountRejected
+    Account.AccountRejected | E
   >
 ) =>
   Projection.make({
@@ -50,12 +50,14 @@ export const processManager = (
           idempotencyKey: debit.eventId
         })
         .pipe(
-          Effect.catchTag("AccountRejected", (refused) =>
-            accounts.handle(
-              accountStream(from),
-              Account.ReverseTransferDebit.make({ transferId, reason: refused.reason }),
-              { metadata, idempotencyKey: `${debit.eventId}/compensation` }
-            )
+          Effect.catchIf(
+            (error): error is Account.AccountRejected => error instanceof Account.AccountRejected,
+            (refused) =>
+              accounts.handle(
+                accountStream(from),
+                Account.ReverseTransferDebit.make({ transferId, reason: refused.reason }),
+                { metadata, idempotencyKey: `${debit.eventId}/compensation` }
+              )
           ),
           Effect.asVoid
         )

@@ -12,6 +12,7 @@ export const Accounts = StreamEntity.make({
   decider: Account.decider,
   codec: Account.AccountEvents,
   command: Account.AccountCommand,
+  state: Account.AccountState,
   error: Account.AccountRejected
 })
 

@@ -3,23 +3,25 @@ import {
   type Decider,
   type Envelope,
   type EventCodec,
-  type EventStore,
-  ExpectedVersion,
+  EventStore,
   type Position,
   type StreamName
 } from "@chronicle/core"
 import { Cause, Effect, Exit, Option, Result } from "effect"
 
 /** One command waiting in an entity's mailbox, with how to answer its caller. */
-export interface Pending<Command, Event, Failure> {
+export interface Pending<Command, Event, State, Failure> {
   readonly command: Command
   readonly metadata: Envelope.Metadata | undefined
   readonly idempotencyKey: string | undefined
-  readonly reply: (exit: Exit.Exit<Reply<Event>, Failure>) => Effect.Effect<void>
+  /** The version the caller expects the stream at (`-1`: no stream), if it expects one. */
+  readonly expectedVersion: number | undefined
+  readonly reply: (exit: Exit.Exit<Reply<Event, State>, Failure>) => Effect.Effect<void>
 }
 
 /** What a command did (see `StreamEntity.Reply`). */
-export interface Reply<Event> {
+export interface Reply<Event, State> {
+  readonly state: State
   readonly version: number
   readonly events: ReadonlyArray<Event>
   readonly positions: ReadonlyArray<Position.Position>
@@ -27,14 +29,13 @@ export interface Reply<Event> {
   readonly attempts: number
 }
 
-/** What the writer needs: the decider, codec, how to load, and its limits. */
-export interface Options<Command, Event extends { readonly _tag: string }, State, Error> {
+/** What the writer needs: the decider, codec, how to load and append, and its limits. */
+export interface Options<Command, Event extends { readonly _tag: string }, State, Error, R> {
   readonly stream: StreamName.StreamName
   readonly decider: Decider.Decider<Command, Event, State, Error>
   readonly codec: EventCodec.EventCodec<Event>
-  readonly load: (
-    stream: StreamName.StreamName
-  ) => Effect.Effect<CommandHandler.Loaded<State>, CommandHandler.LoadError>
+  /** Loading, appending with the inline projections, and snapshots, as `CommandHandler` does them. */
+  readonly writer: CommandHandler.Writer<Event, State, R>
   readonly store: EventStore.EventStore["Service"]
   readonly maxAttempts: number
   readonly terminated: (stream: string, version: number) => unknown
@@ -42,7 +43,7 @@ export interface Options<Command, Event extends { readonly _tag: string }, State
   readonly onLoad?: ((stream: StreamName.StreamName) => void) | undefined
 }
 
-type Decision<Event, Failure> =
+type Decision<Event, State, Failure> =
   | { readonly _tag: "Rejected"; readonly exit: Exit.Exit<never, Failure> }
   | {
       readonly _tag: "Accepted"
@@ -50,6 +51,8 @@ type Decision<Event, Failure> =
       readonly data: ReadonlyArray<Envelope.EventData>
       /** Events of the batch before this command's. */
       readonly offset: number
+      /** The state after this command's events. */
+      readonly state: State
     }
 
 /**
@@ -57,15 +60,15 @@ type Decision<Event, Failure> =
  * and `run`, which decides a batch of commands one after another against it
  * and appends their events in one append with the cached version expected.
  */
-export const make = <Command, Event extends { readonly _tag: string }, State, Error, Failure>(
-  options: Options<Command, Event, State, Error>
+export const make = <Command, Event extends { readonly _tag: string }, State, Error, Failure, R>(
+  options: Options<Command, Event, State, Error, R>
 ) => {
-  const { codec, decider, store, stream } = options
-  let cached: Option.Option<CommandHandler.Loaded<State>> = Option.none()
+  const { codec, decider, store, stream, writer } = options
+  let cached: Option.Option<CommandHandler.LoadedFrom<State>> = Option.none()
 
   const reload = Effect.suspend(() => {
     options.onLoad?.(stream)
-    return Effect.tap(options.load(stream), (loaded) =>
+    return Effect.tap(writer.load(stream), (loaded) =>
       Effect.sync(() => {
         cached = Option.some(loaded)
       })
@@ -94,17 +97,30 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
   }
 
   /** Decides every command in turn against the state, the accepted ones' events evolving it for the next. */
-  const decideAll = (batch: ReadonlyArray<Pending<Command, Event, Failure>>, loaded: CommandHandler.Loaded<State>) =>
+  const decideAll = (
+    batch: ReadonlyArray<Pending<Command, Event, State, Failure>>,
+    loaded: CommandHandler.Loaded<State>
+  ) =>
     Effect.gen(function* () {
       let state = loaded.state
       let offset = 0
-      const decisions: Array<Decision<Event, Failure>> = []
+      const decisions: Array<Decision<Event, State, Failure>> = []
+      const reject = (failure: unknown) => decisions.push({ _tag: "Rejected", exit: Exit.fail(failure as Failure) })
       for (const pending of batch) {
+        const version = loaded.version + offset
+        if (pending.expectedVersion !== undefined && pending.expectedVersion !== version) {
+          // The caller saw another version (optimistic concurrency): as `CommandHandler` answers it.
+          reject(
+            new EventStore.WrongExpectedVersion({
+              stream,
+              expected: String(pending.expectedVersion),
+              actualVersion: version
+            })
+          )
+          continue
+        }
         if (decider.isTerminal?.(state) === true) {
-          decisions.push({
-            _tag: "Rejected",
-            exit: Exit.fail(options.terminated(stream, loaded.version + offset) as Failure)
-          })
+          reject(options.terminated(stream, version))
           continue
         }
         const step = decideOne(pending.command, state)
@@ -115,7 +131,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         }
         const { decided, next } = step
         if (Result.isFailure(decided)) {
-          decisions.push({ _tag: "Rejected", exit: Exit.fail(decided.failure as unknown as Failure) })
+          reject(decided.failure)
           continue
         }
         const events = decided.success
@@ -127,11 +143,11 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
             : codec.toEventData(events, pending.metadata, key && JSON.stringify([key, stream]))
         )
         if (Result.isFailure(encoded)) {
-          decisions.push({ _tag: "Rejected", exit: Exit.fail(encoded.failure as unknown as Failure) })
+          reject(encoded.failure)
           continue
         }
         state = next
-        decisions.push({ _tag: "Accepted", events, data: encoded.success, offset })
+        decisions.push({ _tag: "Accepted", events, data: encoded.success, offset, state })
         offset += events.length
       }
       return { decisions, state, count: offset }
@@ -139,9 +155,9 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
 
   /** Answers every command of a batch from its decision, once the append (if any) went in at `base`. */
   const replyAll = (
-    batch: ReadonlyArray<Pending<Command, Event, Failure>>,
-    decisions: ReadonlyArray<Decision<Event, Failure>>,
-    base: number,
+    batch: ReadonlyArray<Pending<Command, Event, State, Failure>>,
+    decisions: ReadonlyArray<Decision<Event, State, Failure>>,
+    loaded: CommandHandler.Loaded<State>,
     positions: ReadonlyArray<Position.Position>,
     attempts: number
   ) =>
@@ -153,7 +169,8 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         const end = decision.offset + decision.events.length
         return pending.reply(
           Exit.succeed({
-            version: base + end,
+            state: decision.state,
+            version: loaded.version + end,
             events: decision.events,
             positions: positions.slice(decision.offset, end),
             batched: batch.length,
@@ -164,11 +181,28 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       { discard: true }
     )
 
+  /** The reply of a command that changed nothing (a repeat under its idempotency key). */
+  const unchanged = (pending: Pending<Command, Event, State, Failure>, attempts: number) =>
+    Effect.flatMap(Effect.exit(current), (now) =>
+      Exit.isSuccess(now)
+        ? pending.reply(
+            Exit.succeed({
+              state: now.value.loaded.state,
+              version: now.value.loaded.version,
+              events: [],
+              positions: [],
+              batched: 1,
+              attempts
+            })
+          )
+        : pending.reply(now as Exit.Exit<never, Failure>)
+    )
+
   /** A batch decided and appended together; conflicts reload and decide the whole batch again. */
   const runBatch = (
-    batch: ReadonlyArray<Pending<Command, Event, Failure>>,
+    batch: ReadonlyArray<Pending<Command, Event, State, Failure>>,
     attempts: number
-  ): Effect.Effect<void, never> =>
+  ): Effect.Effect<void, never, R> =>
     Effect.gen(function* () {
       const loadedExit = yield* Effect.exit(current)
       if (Exit.isFailure(loadedExit)) {
@@ -177,7 +211,7 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
         })
         return
       }
-      const loaded = loadedExit.value
+      const { loaded, snapshotVersion } = loadedExit.value
       const { count, decisions, state } = yield* decideAll(batch, loaded)
       if (count === 0) {
         // Nothing to append, so no expected-version check vouches for the cached state: a rejection
@@ -191,21 +225,29 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
           yield* invalidate
           return yield* runBatch(batch, attempts + 1)
         }
-        return yield* replyAll(batch, decisions, loaded.version, [], attempts)
+        return yield* replyAll(batch, decisions, loaded, [], attempts)
       }
-      const data = decisions.flatMap((decision) => (decision._tag === "Accepted" ? decision.data : []))
-      const appended = yield* Effect.exit(store.append(stream, data, ExpectedVersion.fromCurrent(loaded.version)))
+      const accepted = decisions.flatMap((decision) => (decision._tag === "Accepted" ? [decision] : []))
+      const appended = yield* Effect.exit(
+        writer.append(
+          stream,
+          accepted.flatMap((decision) => decision.events),
+          accepted.flatMap((decision) => decision.data),
+          loaded.version
+        )
+      )
       if (Exit.isSuccess(appended)) {
-        if (appended.value.streamVersion === loaded.version + count) {
-          cached = Option.some({ state, version: appended.value.streamVersion })
-          return yield* replyAll(batch, decisions, loaded.version, appended.value.positions, attempts)
+        const version = appended.value.streamVersion
+        if (version === loaded.version + count) {
+          const events = accepted.flatMap((decision) => decision.events)
+          const saved = yield* writer.snapshotIfDue(stream, snapshotVersion, { state, version, events })
+          cached = Option.some({ loaded: { state, version }, snapshotVersion: saved ? version : snapshotVersion })
+          return yield* replyAll(batch, decisions, loaded, appended.value.positions, attempts)
         }
         // An exact repeat of an earlier append (idempotency keys): nothing new was written.
         yield* invalidate
         if (batch.length > 1) return yield* oneByOne(batch, attempts)
-        return yield* batch[0]!.reply(
-          Exit.succeed({ version: loaded.version, events: [], positions: [], batched: 1, attempts })
-        )
+        return yield* unchanged(batch[0]!, attempts)
       }
       const error = Cause.findErrorOption(appended.cause)
       const tag = Option.isSome(error) ? error.value._tag : undefined
@@ -214,48 +256,43 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
       if (tag === "WrongExpectedVersion") {
         // A write from outside the cluster's single writer: reload once, decide again.
         if (attempts < options.maxAttempts) return yield* runBatch(batch, attempts + 1)
-      } else if (batch.length > 1 && (tag === "DuplicateEventId" || tag === "InvalidAppend")) {
-        // The store wrote nothing and refused what may be one command's events (an id recorded
-        // before, an oversized event): each command alone. Not after a StoreError, which may
-        // follow a commit: deciding the commands again could apply them twice.
+      } else if (
+        batch.length > 1 &&
+        (tag === "DuplicateEventId" || tag === "InvalidAppend" || tag === "InlineProjectionFailed")
+      ) {
+        // Nothing was written, and what was refused may be one command's doing (an id recorded
+        // before, an oversized event, an inline projection failing on its events): each command
+        // alone. Not after a StoreError, which may follow a commit: deciding the commands again
+        // could apply them twice.
         return yield* oneByOne(batch, attempts)
       } else if (tag === "DuplicateEventId" && batch[0]!.idempotencyKey !== undefined) {
         // Under an idempotency key, a recorded id means this command already took effect (its
         // events went in with others, so this is no exact repeat of their append).
-        const now = yield* Effect.exit(current)
-        return yield* batch[0]!.reply(
-          Exit.succeed({
-            version: Exit.isSuccess(now) ? now.value.version : loaded.version,
-            events: [],
-            positions: [],
-            batched: 1,
-            attempts
-          })
-        )
+        return yield* unchanged(batch[0]!, attempts)
       }
       const failure = appended as Exit.Exit<never, Failure>
       yield* Effect.forEach(
         batch,
         (pending, i) =>
           decisions[i]!._tag === "Rejected"
-            ? replyAll([pending], [decisions[i]!], 0, [], attempts)
+            ? replyAll([pending], [decisions[i]!], loaded, [], attempts)
             : pending.reply(failure),
         { discard: true }
       )
     })
 
-  const oneByOne = (batch: ReadonlyArray<Pending<Command, Event, Failure>>, attempts: number) =>
+  const oneByOne = (batch: ReadonlyArray<Pending<Command, Event, State, Failure>>, attempts: number) =>
     Effect.forEach(batch, (pending) => runBatch([pending], attempts), { discard: true })
 
   /**
    * Runs a batch; a defect (a throwing decider, say) fails the batch's
    * callers with it and drops the cache, and the writer goes on.
    */
-  const run = (batch: ReadonlyArray<Pending<Command, Event, Failure>>): Effect.Effect<void> => {
-    const answered = new Set<Pending<Command, Event, Failure>>()
+  const run = (batch: ReadonlyArray<Pending<Command, Event, State, Failure>>): Effect.Effect<void, never, R> => {
+    const answered = new Set<Pending<Command, Event, State, Failure>>()
     const tracked = batch.map((pending) => ({
       ...pending,
-      reply: (exit: Exit.Exit<Reply<Event>, Failure>) =>
+      reply: (exit: Exit.Exit<Reply<Event, State>, Failure>) =>
         Effect.suspend(() => {
           answered.add(pending)
           return pending.reply(exit)
@@ -278,5 +315,5 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     )
   }
 
-  return { run, invalidate, current: () => cached } as const
+  return { run } as const
 }

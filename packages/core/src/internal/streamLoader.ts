@@ -183,25 +183,26 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
 
   /**
    * Saves a snapshot when the policy says one is due, in the background: a snapshot only
-   * saves work, so a reply never waits for it and a failed save is only logged.
+   * saves work, so a reply never waits for it and a failed save is only logged. Says whether
+   * it started one.
    */
   const maybeSnapshot = (
     stream: StreamName.StreamName,
     snapshotVersion: number,
     outcome: Loaded<State> & { readonly events: ReadonlyArray<Event> }
   ) => {
-    if (snapshot === undefined || Option.isNone(snapshots) || outcome.events.length === 0) return Effect.void
+    if (snapshot === undefined || Option.isNone(snapshots) || outcome.events.length === 0) return Effect.succeed(false)
     const due =
       (snapshot.every !== undefined && outcome.version - snapshotVersion >= snapshot.every) ||
       snapshot.when?.(outcome.state, outcome.events) === true
-    if (!due) return Effect.void
+    if (!due) return Effect.succeed(false)
     const save = snapshotOf(stream, outcome.state).pipe(
       Effect.flatMap((state) =>
         snapshots.value.save({ stream, streamVersion: outcome.version, schemaVersion: snapshot.version, state })
       ),
       Effect.catch((error) => Effect.logWarning(`Snapshot of ${stream} failed`, error.message))
     )
-    return Effect.asVoid(Effect.forkDetach(save))
+    return Effect.as(Effect.forkDetach(save), true)
   }
 
   return { empty, foldEvents, load, maybeSnapshot, saveSnapshot }
