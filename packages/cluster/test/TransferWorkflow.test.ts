@@ -7,9 +7,11 @@ import { Account, TransferWorkflow } from "@chronicle/example"
 import { PgStore } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Fiber, Layer, Stream } from "effect"
 import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import * as Digest from "effect/crypto/Digest"
+import { SqlClient } from "effect/sql"
+import { MessageRetention } from "../src/index.ts"
 
 const { Transfer } = TransferWorkflow
 const deadlineMs = 2_000
@@ -193,5 +195,56 @@ layer(Live, { excludeTestServices: true, timeout: 120_000 })("TransferWorkflow o
       assert.isAbove(tags.Completed ?? 0, 0)
       assert.isAbove(tags.Compensated ?? 0, 0)
     })
+  )
+
+  it.effect(
+    "retention deletes finished workflows' messages, keeps a running one's journal; a repeat moves nothing",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const requests = Effect.map(
+          sql<{ processed: number; pending: number }>`
+          SELECT count(*) FILTER (WHERE processed)::int AS processed, count(*) FILTER (WHERE NOT processed)::int AS pending
+          FROM cluster_messages WHERE kind = 0`,
+          (rows) => rows[0]!
+        )
+        yield* openWith("r1", 100)
+        yield* openWith("r2", 0)
+        yield* openWith("slow-r", 0)
+        const payload = { transferId: "t-ret", from: "r1", to: "r2", amount: 10 }
+        assert.strictEqual((yield* Transfer.execute(payload))._tag, "Completed")
+        // One still running: its debit done, its credit waiting past the deadline.
+        const runningPayload = { transferId: "t-run", from: "r1", to: "slow-r", amount: 5 }
+        const running = yield* Effect.forkChild(Transfer.execute(runningPayload))
+        yield* Effect.sleep("500 millis")
+        const before = yield* requests
+        assert.isAbove(before.processed, 0, "processed workflow requests are stored")
+        assert.isAbove(before.pending, 0, "the running transfer is pending")
+        const journal = Effect.map(
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM cluster_messages
+          WHERE kind = 0 AND processed AND entity_id = ${yield* Transfer.executionId(runningPayload)}`,
+          (rows) => rows[0]!.n
+        )
+        const journaled = yield* journal
+        assert.isAbove(journaled, 0, "the running transfer's completed steps are journaled")
+        const deleted = yield* MessageRetention.purge({ olderThan: 0, batchSize: 2 })
+        assert.isAbove(deleted, 0)
+        const after = yield* requests
+        assert.strictEqual(after.pending, before.pending, "nothing pending is deleted")
+        assert.strictEqual(yield* journal, journaled, "a running workflow keeps its journal")
+        assert.strictEqual(after.processed, journaled, "every other processed request went")
+        // The running transfer's journal survived: its debit is not run again when it resumes.
+        assert.strictEqual((yield* Fiber.join(running))._tag, "Compensated")
+        assert.deepStrictEqual(countTypes(yield* eventsOf("t-run")), {
+          TransferDebited: 1,
+          TransferCreditDeclined: 1,
+          TransferDebitReversed: 1
+        })
+        // The finished transfer's result is gone: a repeat runs again, and its steps' keys move nothing.
+        yield* Transfer.execute(payload)
+        assert.deepStrictEqual(countTypes(yield* eventsOf("t-ret")), { TransferDebited: 1, TransferCredited: 1 })
+        assert.strictEqual(yield* balanceOf("r1"), 90)
+        assert.strictEqual(yield* balanceOf("r2"), 10)
+      })
   )
 })
