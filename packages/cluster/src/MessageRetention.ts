@@ -28,7 +28,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, type Layer, Schedule } from "effect"
 import { MachineId, type Sharding, Singleton, Snowflake } from "effect/cluster"
 import { SqlClient, type SqlError } from "effect/sql"
 
