@@ -36,9 +36,13 @@
  *
  * The engine delivers a request at least once: a runner that dies mid-command
  * has the command run again on the shard's new owner, which reloads the
- * stream first. Give commands an idempotency key when a re-run must not apply
- * them twice; the event ids are then derived from it exactly as
- * `CommandHandler` derives them.
+ * stream first. So that a re-run never applies a command twice, every
+ * command carries an idempotency key: the caller's, or one `client` makes
+ * for the send. The event ids are derived from it exactly as
+ * `CommandHandler` derives them, so a re-run of a command whose append had
+ * committed finds its ids recorded and answers with no new events. Give
+ * your own key when the caller itself may send a command again (a retried
+ * HTTP request, a process manager's re-delivered event).
  *
  * @example
  * ```ts
@@ -72,6 +76,7 @@ import {
   type Decider,
   Envelope,
   EventCodec,
+  EventId,
   EventStore,
   Position,
   type Projection,
@@ -385,7 +390,8 @@ export const client = <Command, Event extends { readonly _tag: string }, State, 
   Effect.map(self.entity.client, (makeClient) => (id, command, options) => {
     // Absent rather than undefined: the payload's optional keys encode no undefined.
     const given = Object.entries(options ?? {}).filter(([, value]) => value !== undefined)
-    const payload: Payload<Command> = { command, ...Object.fromEntries(given) }
+    // A key per send: the engine may deliver this request twice (its runner dying mid-command).
+    const payload: Payload<Command> = { command, idempotencyKey: EventId.makeUnsafe(), ...Object.fromEntries(given) }
     return makeClient(id).Handle(payload as never) as Effect.Effect<Reply<Event, State>, Failure<Error> | ClientError>
   })
 
