@@ -2,11 +2,13 @@
  * Commands on one hot stream through `@chronicle/cluster`'s stream entities,
  * with the runners in processes of their own and the commands sent from this
  * one (a client-only member of the cluster), beside raw single-row inserts in
- * the same run; then what the entity's cache saves on a long stream.
+ * the same run; then what the entity's cache saves on a long stream; then
+ * catch-up of a partitioned projection beside raw SQL.
  *
  * | Chronicle | raw baseline | shown beside |
  * | --- | --- | --- |
  * | 8 writers, 1 deposit per command, to one account's stream entity on 1 runner process | 8 fibers, one autocommit `INSERT` of one event row each (no read, no check, no contention) | the same commands with 2 and 3 runner processes; `CommandHandler` in this process (one shared handler, 8 fibers, a stream of its own) |
+ * | `Projector.catchUpPartitions` of a balance-per-stream read model from position 0 (20 000 events over 200 streams, pages of 2 000), with 1, 2 and 4 partitions | projection.ts's `rawCatchUp`: one reader, the same pages of log rows, the same upsert and a checkpoint write per page, one transaction each | — |
  *
  * The entity decides every command against its cached state and appends the
  * commands waiting together in one append (group commit); the handler loads
@@ -18,6 +20,12 @@
  * more runners add hops and processes, not capacity (one stream lives on one
  * runner). Scale-out shows with streams spread over runners on machines of
  * their own.
+ *
+ * Last, once the runners have stopped, partitioned catch-up (cluster/catchUp.ts):
+ * each partition is a fiber of this process with its own checkpoint and
+ * reads the whole log to handle its own streams, so N partitions read N
+ * times what the one-reader baseline reads; after each round the read model
+ * must equal the fold of the log, per stream.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
@@ -31,6 +39,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Console, Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { compare, operations, report } from "./report.ts"
+import * as CatchUp from "./cluster/catchUp.ts"
 import { Accounts, schema, shardingConfig } from "./cluster/shared.ts"
 
 const writers = 8
@@ -59,8 +68,8 @@ const startRunner = (url: string, port: number) =>
     (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGTERM"))
   )
 
-export const run = Effect.gen(function* () {
-  const url = yield* DatabaseUrl.configuredOrEmbedded()
+/** The stream-entity comparisons and the long stream; the runner processes stop when it ends. */
+const entities = Effect.fnUntraced(function* (url: string) {
   const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 12 })
   const context = yield* Layer.build(PgStore.layerStores({ schema }).pipe(Layer.provideMerge(Pg)))
   const sql = Context.get(context, SqlClient.SqlClient)
@@ -179,4 +188,11 @@ export const run = Effect.gen(function* () {
       `${first.toFixed(1)} ms; the next 20, cached: median ${cached[10]!.toFixed(1)} ms; ` +
       `one CommandHandler command on it (loads it, no snapshot): ${handlerMs.toFixed(1)} ms`
   )
+}, Effect.scoped)
+
+export const run = Effect.gen(function* () {
+  const url = yield* DatabaseUrl.configuredOrEmbedded()
+  yield* entities(url)
+  // Once the runners have stopped: their processes would share the cores with the catch-up.
+  yield* CatchUp.run(url)
 }).pipe(Effect.scoped)
