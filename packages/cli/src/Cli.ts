@@ -9,6 +9,11 @@
  * and why), `retention` per category, `forget` a subject's personal data, and
  * `export` / `import` of events as JSON lines.
  *
+ * A partitioned projection (`Projection.make({ partitions })`) shows a
+ * status row per partition (`name@vN/p<i>of<n>`, a name every projection
+ * argument takes too), rebuilds all partitions in parallel, and its parked
+ * events are looked up in every partition.
+ *
  * It runs against whatever store layers the app provides, so the same
  * commands work on PostgreSQL and in memory. {@link run} runs it the way a
  * terminal user expects: a failure is one line on stderr and exit code 1, a
@@ -172,6 +177,31 @@ const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
 const notFound = (stream: string) =>
   new CliInputError({ message: `Stream ${stream} does not exist. List streams with: streams <category>` })
 
+/** The names a projection's checkpoints, dead letters and leases are kept under: one per partition. */
+const partitionNames = (projection: Projection.Projection<any, any>) =>
+  Projection.partitionsOf(projection).map(Projection.checkpointName)
+
+/**
+ * The partition of `projection` (itself when unpartitioned) whose dead letters
+ * hold `eventId`: an event parks in the partition of its stream.
+ */
+const parkedIn = <P extends Projection.Projection<any, any>>(projection: P, eventId: string) =>
+  Effect.gen(function* () {
+    const deadLetters = yield* DeadLetterStore.DeadLetterStore
+    for (const partition of Projection.partitionsOf(projection)) {
+      if (Option.isSome(yield* deadLetters.get(Projection.checkpointName(partition), eventId))) {
+        return Option.some(partition as P)
+      }
+    }
+    return Option.none<P>()
+  })
+
+/** Why a projection's projector refuses to start: checkpoints of its version kept with another partition count. */
+const changedPartitions = (projection: Projection.Projection<any, any>, others: ReadonlyArray<string>) =>
+  `${Projection.checkpointName(projection)}: checkpoints ${others.join(", ")} were kept with another partition count, ` +
+  `so its projector refuses to start (${projection.partitions} partition(s) now). ` +
+  `Rebuild it (projections rebuild ${projection.name}) or publish a new version.`
+
 /**
  * Builds the CLI's root command.
  *
@@ -200,8 +230,11 @@ export const make = <R>(options: Options<R>) => {
   const inline = options.inline ?? []
   const allProjections = [...inline, ...options.projections]
 
+  // A partition's checkpoint name (`name@vN/p0of4`, as status and dead-letters list show it) selects that partition.
+  const selectable = allProjections.flatMap((p) => (p.partitions === 1 ? [p] : [p, ...Projection.partitionsOf(p)]))
+
   const projectionOf = (name: string) => {
-    const projection = allProjections.find((p) => p.name === name || Projection.checkpointName(p) === name)
+    const projection = selectable.find((p) => p.name === name || Projection.checkpointName(p) === name)
     return projection === undefined
       ? Effect.fail(
           new CliInputError({
@@ -464,6 +497,7 @@ export const make = <R>(options: Options<R>) => {
       const deadLetters = yield* DeadLetterStore.DeadLetterStore
       const lease = yield* Lease.Lease
       yield* Console.log(`log head ${Position.format(yield* (yield* EventStore.EventStore).head)}`)
+      const stored = (yield* checkpoints.list).keys()
       const rows = inline.map((projection) => [
         Projection.checkpointName(projection),
         "—",
@@ -471,28 +505,35 @@ export const make = <R>(options: Options<R>) => {
         "—",
         "—"
       ])
-      for (const projection of options.projections) {
-        const name = Projection.checkpointName(projection)
+      const warnings: Array<string> = []
+      // A row per partition: each has its own checkpoint, lag, dead letters and lease.
+      for (const partition of options.projections.flatMap(Projection.partitionsOf)) {
+        const name = Projection.checkpointName(partition)
         const checkpoint = yield* checkpoints.load(name)
         const holder = yield* lease.holder(name)
         rows.push([
           name,
           format.checkpoint(checkpoint),
           yield* lagOf(
-            projection,
+            partition,
             Option.getOrElse(checkpoint, () => Position.start)
           ),
           String((yield* deadLetters.list(name)).length),
           format.holder(holder)
         ])
       }
+      for (const projection of options.projections) {
+        const others = Projection.otherPartitionings(projection, stored)
+        if (others.length > 0) warnings.push(changedPartitions(projection, others))
+      }
       yield* Console.log(
         format.table([["PROJECTION", "CHECKPOINT", "LAG (EVENTS)", "PARKED", "LEASE HELD BY"], ...rows])
       )
+      for (const warning of warnings) yield* Console.log(warning)
     })
   ).pipe(
     Command.withDescription(
-      "Checkpoint, lag (events after the checkpoint the projection handles), parked events and lease holder of every projection"
+      "Checkpoint, lag (events after the checkpoint the projection handles), parked events and lease holder of every projection (a row per partition)"
     )
   )
 
@@ -502,6 +543,13 @@ export const make = <R>(options: Options<R>) => {
     Effect.fn(function* ({ projection }) {
       const selected = yield* projectionOf(projection)
       const name = Projection.checkpointName(selected)
+      if (selected.partition !== undefined) {
+        return yield* new CliInputError({
+          message:
+            `${name} is one partition of ${selected.name}@v${selected.version}, and a rebuild resets the whole read model. ` +
+            `Rebuild every partition: projections rebuild ${selected.name}`
+        })
+      }
       const reset = options.resets?.[selected.name]
       if (reset === undefined) {
         return yield* new CliInputError({
@@ -511,12 +559,26 @@ export const make = <R>(options: Options<R>) => {
         })
       }
       yield* reset
-      yield* (yield* CheckpointStore.CheckpointStore).delete(name)
-      yield* Console.log(`Rebuilding ${name} from the start of the log…`)
-      const reached = yield* Projector.catchUp(selected, { onProgress: (p) => Console.log(format.progress(p)) })
-      yield* Console.log(`${name} rebuilt up to ${Position.format(reached)}.`)
+      const checkpoints = yield* CheckpointStore.CheckpointStore
+      // The read model is empty again, so no checkpoint of this version holds: neither the partitions' nor
+      // those kept under another partition count (which would refuse the catch-up with PartitionsChanged).
+      const stale = Projection.otherPartitionings(selected, (yield* checkpoints.list).keys())
+      yield* Effect.forEach([...partitionNames(selected), ...stale], (stored) => checkpoints.delete(stored), {
+        discard: true
+      })
+      yield* Console.log(
+        selected.partitions === 1
+          ? `Rebuilding ${name} from the start of the log…`
+          : `Rebuilding ${name} from the start of the log, its ${selected.partitions} partitions in parallel…`
+      )
+      const reached = yield* Projector.catchUpPartitions(selected, {
+        onProgress: (p) => Console.log(format.partitionsProgress(p))
+      })
+      yield* Console.log(`${name} rebuilt up to ${format.reached(reached)}.`)
     })
-  ).pipe(Command.withDescription("Rebuild a projection from position 0, with progress"))
+  ).pipe(
+    Command.withDescription("Rebuild a projection from position 0 (all its partitions in parallel), with progress")
+  )
 
   const projections = Command.make("projections").pipe(
     Command.withDescription("Projection status and rebuilds"),
@@ -536,12 +598,11 @@ export const make = <R>(options: Options<R>) => {
       )
     },
     Effect.fn(function* ({ discarded, projection }) {
-      const name = Option.isSome(projection)
-        ? Projection.checkpointName(yield* projectionOf(projection.value))
-        : undefined
+      // Every projection's, or those of each partition of the one asked for.
+      const names = Option.isSome(projection) ? partitionNames(yield* projectionOf(projection.value)) : [undefined]
       const deadLetters = yield* DeadLetterStore.DeadLetterStore
       if (discarded) {
-        const entries = yield* deadLetters.discarded(name)
+        const entries = (yield* Effect.forEach(names, (name) => deadLetters.discarded(name))).flat()
         if (entries.length === 0) return yield* Console.log("No discarded events.")
         return yield* Console.log(
           format.table([
@@ -556,7 +617,7 @@ export const make = <R>(options: Options<R>) => {
           ])
         )
       }
-      const entries = yield* deadLetters.list(name)
+      const entries = (yield* Effect.forEach(names, (name) => deadLetters.list(name))).flat()
       if (entries.length === 0) return yield* Console.log("No parked events.")
       yield* Console.log(
         format.table([
@@ -580,13 +641,15 @@ export const make = <R>(options: Options<R>) => {
     },
     Effect.fn(function* ({ eventId, projection }) {
       const selected = yield* projectionOf(projection)
-      const replayed = yield* Projector.replayParked(selected, eventId)
-      if (!replayed) {
+      const partition = yield* parkedIn(selected, eventId)
+      if (Option.isNone(partition) || !(yield* Projector.replayParked(partition.value, eventId))) {
         return yield* new CliInputError({
           message: `No event ${eventId} is parked for ${Projection.checkpointName(selected)}. See: dead-letters list`
         })
       }
-      yield* Console.log(`Replayed ${eventId} through ${Projection.checkpointName(selected)}; it is no longer parked.`)
+      yield* Console.log(
+        `Replayed ${eventId} through ${Projection.checkpointName(partition.value)}; it is no longer parked.`
+      )
     })
   ).pipe(Command.withDescription("Replay a parked event through its projection (after a fix)"))
 
@@ -602,17 +665,24 @@ export const make = <R>(options: Options<R>) => {
       )
     },
     Effect.fn(function* ({ by, eventId, projection, reason }) {
-      const name = Projection.checkpointName(yield* projectionOf(projection))
+      const selected = yield* projectionOf(projection)
+      const name = Projection.checkpointName(selected)
       const who = yield* actorOf(by)
-      const discarded = yield* (yield* DeadLetterStore.DeadLetterStore).discard(name, eventId, { reason, by: who })
+      const partition = yield* parkedIn(selected, eventId)
+      const discarded = Option.isNone(partition)
+        ? Option.none()
+        : yield* (yield* DeadLetterStore.DeadLetterStore).discard(Projection.checkpointName(partition.value), eventId, {
+            reason,
+            by: who
+          })
       if (Option.isNone(discarded)) {
         return yield* new CliInputError({
           message: `No event ${eventId} is parked for ${name}. See: dead-letters list ${name}`
         })
       }
-      const { envelope } = discarded.value
+      const { envelope, projection: from } = discarded.value
       yield* Console.log(
-        `Discarded ${envelope.eventId} (${envelope.stream} v${envelope.streamVersion} ${envelope.type}) from ${name}; ` +
+        `Discarded ${envelope.eventId} (${envelope.stream} v${envelope.streamVersion} ${envelope.type}) from ${from}; ` +
           "it stays on record: dead-letters list --discarded"
       )
     })

@@ -22,10 +22,11 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 
-const revenue = (fail: Ref.Ref<boolean>, total: Ref.Ref<number>) =>
+const revenue = (fail: Ref.Ref<boolean>, total: Ref.Ref<number>, partitions?: number) =>
   Projection.make({
     name: "revenue",
     version: 1,
+    partitions,
     codec: Order.OrderEvents,
     types: ["PaymentConfirmed"],
     failure: { action: "park" },
@@ -48,6 +49,19 @@ const placed = (count: Ref.Ref<number>) =>
 const orders = Effect.flatMap(Ref.make(0), (count) =>
   CommandHandler.make({ decider: Order.decider, codec: Order.OrderEvents, inline: [placed(count)] })
 )
+
+const place = (id: string) =>
+  Effect.flatMap(orders, (handler) =>
+    handler.handle(
+      StreamName.make("order", id),
+      Order.PlaceOrder.make({
+        orderId: id,
+        customerId: "cust",
+        items: [{ productId: "p", quantity: 1, unitPrice: 700 }],
+        currency: "EUR"
+      })
+    )
+  )
 
 const pay = (id: string) =>
   Effect.flatMap(orders, (handler) =>
@@ -103,15 +117,19 @@ const orderAggregate = (snapshot: boolean): Cli.Aggregate => ({
   ...(snapshot ? { snapshot: { schema: Order.OrderState, version: 1 } } : {})
 })
 
-const setup = (extra?: { readonly snapshot?: boolean; readonly aggregates?: ReadonlyArray<Cli.Aggregate> }) =>
+/** The shop's CLI with `revenue` (in this many partitions) and the inline `placed`, over the stores in context. */
+const mount = (extra?: {
+  readonly snapshot?: boolean
+  readonly aggregates?: ReadonlyArray<Cli.Aggregate>
+  readonly partitions?: number
+}) =>
   Effect.gen(function* () {
     const fail = yield* Ref.make(false)
     const total = yield* Ref.make(0)
-    yield* seed
     const cli = Cli.make({
       name: "shop",
       aggregates: [orderAggregate(extra?.snapshot ?? false), ...(extra?.aggregates ?? [])],
-      projections: [revenue(fail, total)],
+      projections: [revenue(fail, total, extra?.partitions)],
       inline: [placed(yield* Ref.make(0))],
       resets: { revenue: Ref.set(total, 0) }
     })
@@ -125,6 +143,9 @@ const setup = (extra?: { readonly snapshot?: boolean; readonly aggregates?: Read
       })
     return { run, fail, total }
   })
+
+/** The seeded store and its CLI. */
+const setup = (extra?: Parameters<typeof mount>[0]) => Effect.andThen(seed, mount(extra))
 
 /** The cells of the table row that starts with `first` (columns are two or more spaces apart). */
 const row = (output: string, first: string) => {
@@ -257,17 +278,7 @@ describe("Cli", () => {
 
         yield* run("projections", "rebuild", "revenue")
         // Caught up: later events it does not handle are no lag.
-        yield* Effect.flatMap(orders, (handler) =>
-          handler.handle(
-            StreamName.make("order", "d"),
-            Order.PlaceOrder.make({
-              orderId: "d",
-              customerId: "cust",
-              items: [{ productId: "p", quantity: 1, unitPrice: 700 }],
-              currency: "EUR"
-            })
-          )
-        )
+        yield* place("d")
         const caughtUp = (yield* run("projections", "status")).output
         assert.strictEqual(row(caughtUp, "revenue@v1")[2], "0")
         assert.strictEqual(row(caughtUp, "revenue@v1")[4], "nobody")
@@ -769,6 +780,171 @@ describe("Cli export and import", () => {
         assert.deepStrictEqual(yield* logLines, [], "nothing of the failing batch was written")
       }).pipe(Effect.provide(secondStore))
       failedWith(yield* run("export", "order-nope"), /^Stream order-nope does not exist/, "export an unknown stream")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+})
+
+describe("Cli with a partitioned projection", () => {
+  // With 4 partitions the seeded payments' streams land in p1 (order-a), p0 (order-b) and p3 (order-c); p2 has none.
+  const partitionOf = (stream: string) => `revenue@v1/p${Projection.partitionOf(stream, 4)}of4`
+  const partitionRows = ["revenue@v1/p0of4", "revenue@v1/p1of4", "revenue@v1/p2of4", "revenue@v1/p3of4"]
+  /** Column `column` of each partition's status row. */
+  const column = (output: string, column: number) => partitionRows.map((name) => row(output, name)[column])
+
+  it.live("status has a row per partition: checkpoint, lag, parked events and lease holder", () =>
+    Effect.gen(function* () {
+      const { run } = yield* setup({ partitions: 4 })
+      assert.deepStrictEqual(["order-b", "order-a", "order-c"].map(partitionOf), [
+        "revenue@v1/p0of4",
+        "revenue@v1/p1of4",
+        "revenue@v1/p3of4"
+      ])
+      const before = yield* run("projections", "status")
+      assert.strictEqual(before.exit._tag, "Success", before.errors.join("\n"))
+      assert.isUndefined(
+        before.output.split("\n").find((l) => l.startsWith("revenue@v1 ")),
+        "no row for the whole projection"
+      )
+      assert.deepStrictEqual(column(before.output, 1), ["none", "none", "none", "none"])
+      // Each partition's lag counts its own streams' payments only.
+      assert.deepStrictEqual(column(before.output, 2), ["1", "1", "0", "1"])
+      assert.isTrue(aligned(before.output), before.output)
+
+      assert.strictEqual((yield* run("projections", "rebuild", "revenue")).exit._tag, "Success")
+      yield* place("d")
+      yield* pay("d")
+      yield* Effect.asVoid((yield* Lease.Lease).acquire("revenue@v1/p2of4"))
+      const after = (yield* run("projections", "status")).output
+      assert.strictEqual(partitionOf("order-d"), "revenue@v1/p2of4")
+      assert.deepStrictEqual(column(after, 2), ["0", "0", "1", "0"])
+      assert.deepStrictEqual(column(after, 3), ["0", "0", "0", "0"])
+      assert.match(row(after, "revenue@v1/p2of4")[4]!, /^fiber #\d+ in this process$/)
+      assert.deepStrictEqual(column(after, 4), ["nobody", "nobody", row(after, "revenue@v1/p2of4")[4], "nobody"])
+      assert.isTrue(aligned(after), after)
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("rebuild catches every partition up in parallel, with the total and each partition's progress", () =>
+    Effect.gen(function* () {
+      const { run, total } = yield* setup({ partitions: 4 })
+      // Twice: every partition's checkpoint is reset with the read model, so each payment counts once.
+      for (let i = 0; i < 2; i++) {
+        const rebuilt = yield* run("projections", "rebuild", "revenue")
+        assert.strictEqual(rebuilt.exit._tag, "Success", rebuilt.errors.join("\n"))
+        assert.strictEqual(yield* Ref.get(total), 3 * 700)
+        const lines = rebuilt.output.split("\n")
+        assert.strictEqual(lines[0], "Rebuilding revenue@v1 from the start of the log, its 4 partitions in parallel…")
+        // Every partition reads the 7 events of the log: 28 in all when done.
+        assert.match(
+          lines.at(-2)!,
+          /^\[#{30}\] 100 % {2}28\/28 events .* ETA \S+ {2}\(p0 7\/7, p1 7\/7, p2 7\/7, p3 7\/7\)$/
+        )
+        assert.match(lines.at(-1)!, /^revenue@v1 rebuilt up to p0 \d+:\d+, p1 \d+:\d+, p2 \d+:\d+, p3 \d+:\d+\.$/)
+      }
+      // Every partition read up to the last payment of the log, p2 without one of its own.
+      const checkpoints = column((yield* run("projections", "status")).output, 1)
+      assert.match(checkpoints[0]!, /^\d+:\d+$/)
+      assert.deepStrictEqual(checkpoints, Array(4).fill(checkpoints[0]))
+
+      const one = yield* run("projections", "rebuild", "revenue@v1/p1of4")
+      assert.strictEqual(one.exit._tag, "Failure")
+      assert.deepStrictEqual(one.errors, [
+        "revenue@v1/p1of4 is one partition of revenue@v1, and a rebuild resets the whole read model. " +
+          "Rebuild every partition: projections rebuild revenue"
+      ])
+      assert.strictEqual(yield* Ref.get(total), 3 * 700, "nothing was reset")
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("dead-letters list, replay and discard find an event in its partition", () =>
+    Effect.gen(function* () {
+      const { fail, run, total } = yield* setup({ partitions: 4 })
+      yield* Ref.set(fail, true)
+      yield* run("projections", "rebuild", "revenue")
+      assert.deepStrictEqual(column((yield* run("projections", "status")).output, 3), ["1", "1", "0", "1"])
+
+      const parked = (yield* run("dead-letters", "list", "revenue")).output
+      const byStream = new Map(
+        ["order-a", "order-b", "order-c"].map((stream) => {
+          const line = parked.split("\n").find((l) => l.includes(` ${stream} v1 `))
+          assert.isDefined(line, `${stream} is parked:\n${parked}`)
+          const [projection, eventId] = line!.split(/ {2,}/)
+          assert.strictEqual(projection, partitionOf(stream), stream)
+          return [stream, eventId!] as const
+        })
+      )
+      assert.isTrue(aligned(parked), parked)
+      // One partition's dead letters, by the name status and list show.
+      const p1 = (yield* run("dead-letters", "list", "revenue@v1/p1of4")).output
+      assert.include(p1, byStream.get("order-a")!)
+      assert.notInclude(p1, byStream.get("order-b")!)
+
+      yield* Ref.set(fail, false)
+      const replayed = yield* run("dead-letters", "replay", "revenue", byStream.get("order-b")!)
+      assert.strictEqual(replayed.exit._tag, "Success", replayed.errors.join("\n"))
+      assert.strictEqual(
+        replayed.output,
+        `Replayed ${byStream.get("order-b")} through revenue@v1/p0of4; it is no longer parked.`
+      )
+      assert.strictEqual(yield* Ref.get(total), 700)
+
+      const discarded = yield* run(
+        "dead-letters",
+        "discard",
+        "revenue@v1",
+        byStream.get("order-c")!,
+        "--reason",
+        "test payment",
+        "--by",
+        "ops"
+      )
+      assert.strictEqual(discarded.exit._tag, "Success", discarded.errors.join("\n"))
+      assert.match(
+        discarded.output,
+        new RegExp(`^Discarded ${byStream.get("order-c")} \\(order-c v1 PaymentConfirmed\\) from revenue@v1/p3of4;`)
+      )
+      const record = (yield* run("dead-letters", "list", "--discarded", "revenue")).output
+      assert.deepStrictEqual(row(record, "revenue@v1/p3of4").slice(1, 2), [byStream.get("order-c")])
+      assert.deepStrictEqual(column((yield* run("projections", "status")).output, 3), ["0", "1", "0", "0"])
+
+      // Not parked in any partition (any more): the unpartitioned words.
+      const again = yield* run("dead-letters", "replay", "revenue", byStream.get("order-b")!)
+      assert.deepStrictEqual(again.errors, [
+        `No event ${byStream.get("order-b")} is parked for revenue@v1. See: dead-letters list`
+      ])
+      const wrongPartition = yield* run(
+        "dead-letters",
+        "discard",
+        "revenue@v1/p0of4",
+        byStream.get("order-a")!,
+        "--reason",
+        "x"
+      )
+      assert.deepStrictEqual(wrongPartition.errors, [
+        `No event ${byStream.get("order-a")} is parked for revenue@v1/p0of4. See: dead-letters list revenue@v1/p0of4`
+      ])
+    }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.live("after a change of partition count, status says why the projector refuses and rebuild starts afresh", () =>
+    Effect.gen(function* () {
+      const four = yield* setup({ partitions: 4 })
+      yield* four.run("projections", "rebuild", "revenue")
+      const two = yield* mount({ partitions: 2 })
+      const status = (yield* two.run("projections", "status")).output
+      assert.match(
+        status,
+        /^revenue@v1: checkpoints revenue@v1\/p\dof4(, revenue@v1\/p\dof4)* were kept with another partition count, so its projector refuses to start \(2 partition\(s\) now\)\. Rebuild it \(projections rebuild revenue\) or publish a new version\.$/m
+      )
+      const rebuilt = yield* two.run("projections", "rebuild", "revenue")
+      assert.strictEqual(rebuilt.exit._tag, "Success", rebuilt.errors.join("\n"))
+      assert.strictEqual(yield* Ref.get(two.total), 3 * 700)
+      const after = (yield* two.run("projections", "status")).output
+      assert.notInclude(after, "another partition count")
+      assert.deepStrictEqual(
+        ["revenue@v1/p0of2", "revenue@v1/p1of2"].map((name) => row(after, name)[2]),
+        ["0", "0"]
+      )
     }).pipe(Effect.scoped, Effect.provide(Stores))
   )
 })

@@ -2,7 +2,8 @@
  * Scenario helpers for projections: given some domain events, run the
  * projection over them (through an in-memory store, encoded and decoded by the
  * projection's codec, exactly as a projector would deliver them), then check
- * the read model.
+ * the read model. A partitioned projection runs all its partitions
+ * (`Projector.catchUpPartitions`): a spec gives the read model it gives unpartitioned.
  *
  * @example
  * ```ts
@@ -45,7 +46,8 @@ export interface StreamEvents<E> {
 
 /**
  * Appends the events (stream by stream, in the order given) to a fresh
- * in-memory store and catches the projection up over them. Fails with the
+ * in-memory store and catches the projection up over them (every partition
+ * of a partitioned projection, in parallel). Fails with the
  * projection's halt error, or dies on invalid events; parked events are
  * returned so a scenario can assert on them. The retry schedule of a failing
  * event runs on the `Clock`: under `TestClock` use `it.live`, or a retry
@@ -65,7 +67,7 @@ export const given = <E extends { readonly _tag: string }, R>(
       const name = yield* Effect.orDie(StreamName.decode(stream))
       yield* Effect.orDie(store.append(name, data, ExpectedVersion.any))
     }
-    yield* Projector.catchUp(projection)
+    yield* Projector.catchUpPartitions(projection)
     return yield* (yield* DeadLetterStore.DeadLetterStore).list()
   }).pipe(Effect.provide(MemoryStore.layer()))
 

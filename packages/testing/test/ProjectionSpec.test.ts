@@ -11,10 +11,11 @@ const OrderEvents = EventCodec.make(OrderPlaced, PaymentConfirmed)
 const placed = (orderId: string) => OrderPlaced.make({ orderId, total: 1250 })
 const paid = (orderId: string) => PaymentConfirmed.make({ orderId, amount: 1250 })
 
-const revenue = (model: Ref.Ref<Record<string, number>>) =>
+const revenue = (model: Ref.Ref<Record<string, number>>, partitions?: number) =>
   Projection.make({
     name: "revenue",
     version: 1,
+    partitions,
     codec: OrderEvents,
     types: ["PaymentConfirmed"],
     failure: { action: "park" },
@@ -51,6 +52,28 @@ describe("ProjectionSpec", () => {
       ])
       assert.strictEqual(parked.length, 1)
       assert.include(parked[0]!.error, "suspicious amount")
+    })
+  )
+
+  it.live("a partitioned projection catches up every partition: the same read model, parked events of each", () =>
+    Effect.gen(function* () {
+      const ids = ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"]
+      // The streams spread over the partitions, so one partition alone would miss some.
+      assert.isAbove(new Set(ids.map((id) => Projection.partitionOf(`order-${id}`, 4))).size, 1)
+      const scenario = ids.map((id) => ({
+        stream: `order-${id}`,
+        events: [placed(id), paid(id), ...(id === "o3" ? [{ ...paid(id), amount: 50_000 }] : [])]
+      }))
+      const expected = Object.fromEntries(ids.map((id) => [id, 1250]))
+      const plain = yield* Ref.make<Record<string, number>>({})
+      yield* ProjectionSpec.given(revenue(plain), scenario).pipe(ProjectionSpec.expect(Ref.get(plain), expected))
+      const model = yield* Ref.make<Record<string, number>>({})
+      const parked = yield* ProjectionSpec.given(revenue(model, 4), scenario)
+      assert.deepStrictEqual(yield* Ref.get(model), expected)
+      assert.deepStrictEqual(
+        parked.map((p) => [p.projection, p.envelope.stream]),
+        [[`revenue@v1/p${Projection.partitionOf("order-o3", 4)}of4`, "order-o3"]]
+      )
     })
   )
 })

@@ -77,3 +77,19 @@ const bar = (done: number, total: number, width = 30) => {
 export const progress = (p: Projector.Progress) =>
   `${bar(p.done, p.total)}  ${p.done}/${p.total} events  ${Math.round(p.eventsPerSecond)} events/s  ` +
   `ETA ${Duration.format(Duration.seconds(Math.ceil(Duration.toSeconds(p.eta))))}`
+
+/**
+ * A rebuild's progress over a projection's partitions: {@link progress} of
+ * their sum, then each partition's events done of total (a projection without
+ * partitions shows as {@link progress}).
+ */
+export const partitionsProgress = (p: Projector.PartitionsProgress) =>
+  p.partitions.length === 1
+    ? progress(p)
+    : `${progress(p)}  (${p.partitions.map((q, i) => `p${i} ${q.done}/${q.total}`).join(", ")})`
+
+/** Where a rebuild stopped: the position reached, or each partition's. */
+export const reached = (positions: ReadonlyArray<Position.Position>) =>
+  positions.length === 1
+    ? Position.format(positions[0]!)
+    : positions.map((position, i) => `p${i} ${Position.format(position)}`).join(", ")
