@@ -2,12 +2,14 @@
  * Event ids. A new event gets a UUIDv7, so ids sort by creation time and
  * index well; an event caused under an idempotency key gets a name-based
  * UUID derived from that key with SHA-256, so a repeat gets the same ids.
- * Both come from `effect/crypto`.
+ * UUIDv7s come from `effect/crypto`; the hash from `node:crypto` where the
+ * runtime lends it, else from `effect/crypto`'s WebCrypto digest.
  *
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { Digest, SecureRandom } from "effect/crypto"
+import { SecureRandom } from "effect/crypto"
+import { sha256 } from "./internal/sha256.ts"
 
 // One generator for the process: the UUIDv7s it makes increase, even within a millisecond.
 const random = SecureRandom.make(SecureRandom.randomBytesUnsafe)
@@ -65,7 +67,9 @@ const toUuidV8 = (hash: Uint8Array): string => {
  * commands: events caused under the same idempotency key get the same ids,
  * so the store refuses to record them twice.
  *
- * Hashes on the `WebCrypto` reference (`crypto.subtle`), hence an effect.
+ * Hashes on `node:crypto` where the runtime lends it (Node, Bun, Deno:
+ * synchronous, a few µs), else on the `WebCrypto` reference
+ * (`crypto.subtle`: asynchronous, about 0.1 ms), hence an effect.
  * Earlier versions derived these ids from a 128-bit FNV-1a hash, which a
  * chosen key could collide with; events stored under those ids are not
  * recognised as repeats of commands sent again now.
@@ -73,11 +77,7 @@ const toUuidV8 = (hash: Uint8Array): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const fromKey = (key: string): Effect.Effect<string> =>
-  Digest.Digest.use((digest) => digest.digest(Digest.sha256, nameBytes(key))).pipe(
-    Effect.map(toUuidV8),
-    Effect.provide(Digest.layerWebCrypto)
-  )
+export const fromKey = (key: string): Effect.Effect<string> => Effect.map(sha256(nameBytes(key)), toUuidV8)
 
 /**
  * A UUID in canonical form (any version).

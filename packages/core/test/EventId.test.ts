@@ -2,6 +2,7 @@ import { EventId } from "@chronicle/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
+import * as Sha256 from "../src/internal/sha256.ts"
 import { text } from "./inputs.ts"
 
 const v7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -72,5 +73,17 @@ describe("EventId.fromKey", () => {
         if (a !== b) assert.notStrictEqual(yield* EventId.fromKey(b), idA, `${JSON.stringify(a)} ${JSON.stringify(b)}`)
       }),
     { arbitrary: { runs: 500 } }
+  )
+
+  it.effect.prop(
+    "node:crypto and WebCrypto hash every key to the same bytes",
+    [text],
+    ([key]) =>
+      Effect.gen(function* () {
+        const bytes = new TextEncoder().encode(key)
+        assert.isDefined(Sha256.native, "this runtime lends node:crypto")
+        assert.deepStrictEqual(yield* Sha256.native!(bytes), yield* Sha256.webCrypto(bytes))
+      }),
+    { arbitrary: { runs: 200 } }
   )
 })
