@@ -7,11 +7,13 @@
  *
  * | Chronicle | raw baseline | shown beside |
  * | --- | --- | --- |
- * | 8 writers, 1 deposit per command, to one account's stream entity on 1 runner process | 8 fibers, one autocommit `INSERT` of one event row each (no read, no check, no contention) | the same commands with 2 and 3 runner processes; `CommandHandler` in this process (one shared handler, 8 fibers, a stream of its own) |
+ * | 8 writers, 1 deposit per command, to one account's stream entity, with 1, 2 and 3 runner processes up (one comparison each, once that many have joined) | 8 fibers, one autocommit `INSERT` of one event row each (no read, no check, no contention) | with 1 runner: `CommandHandler` in this process (one shared handler, 8 fibers, a stream of its own) |
  * | `Projector.catchUpPartitions` of a balance-per-stream read model from position 0 (20 000 events over 200 streams, pages of 2 000), with 1, 2 and 4 partitions | projection.ts's `rawCatchUp`: one reader, the same pages of log rows, the same upsert and a checkpoint write per page, one transaction each | — |
  *
  * The entity decides every command against its cached state and appends the
- * commands waiting together in one append (group commit); the handler loads
+ * commands waiting together in one append (group commit); this process sends
+ * the commands that waited while two messages were on their way to the
+ * entity together, in one message (`StreamEntity.client`); the handler loads
  * the stream for every command. Then: a 10 000-event stream's first command
  * through the entity (which loads it), the commands after it (cached), and
  * a `CommandHandler` command on the same stream (no snapshot), in ms.
@@ -38,12 +40,14 @@ import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Console, Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { compare, operations, report } from "./report.ts"
+import { type Comparison, compare, operations, report } from "./report.ts"
 import * as CatchUp from "./cluster/catchUp.ts"
 import { Accounts, schema, shardingConfig } from "./cluster/shared.ts"
 
 const writers = 8
-const commandsPerRound = 800
+const commandsPerRound = 3000
+/** CommandHandler's rounds: it reads the stream for every command, so far fewer fit in a round's time. */
+const handlerCommandsPerRound = 300
 const longStream = 10_000
 
 /** A runner process; killed when the scope closes. Succeeds once it printed "ready". */
@@ -107,42 +111,49 @@ const entities = Effect.fnUntraced(function* (url: string) {
     .pipe(Effect.provideContext(context))
 
   const deposit = Account.Deposit.make({ amount: 1 })
-  const entitySide = (n: number) => ({
-    name: `StreamEntity, ${n} runner${n === 1 ? "" : "s"}`,
-    run: (round: number) =>
-      Effect.andThen(ensureRunners(n), operations(commandsPerRound, writers, () => send(hot, deposit))(round))
-  })
   let rawVersion = 0
   const rawStream = `account-raw${runId}`
-  const comparison = yield* compare({
-    workload: `${writers} writers, one stream, 1 command each`,
-    unit: "commands",
-    count: commandsPerRound,
-    rounds: 5,
-    baseline: {
-      name: "raw single-row INSERT",
-      run: operations(commandsPerRound, writers, () =>
-        Effect.suspend(() =>
-          sql`INSERT INTO raw_cluster.events
-            (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata)
-            VALUES (${EventId.makeUnsafe()}, ${rawStream}, ${rawVersion}, ${rawVersion++}, 'account', 'Deposited', 1,
-              ${JSON.stringify({ amount: 1 })}::json, '{}'::json)`.pipe(Effect.orDie)
-        )
+  const raw = {
+    name: "raw single-row INSERT",
+    run: operations(commandsPerRound, writers, () =>
+      Effect.suspend(() =>
+        sql`INSERT INTO raw_cluster.events
+          (event_id, stream, stream_version, append_first, category, type, schema_version, data, metadata)
+          VALUES (${EventId.makeUnsafe()}, ${rawStream}, ${rawVersion}, ${rawVersion++}, 'account', 'Deposited', 1,
+            ${JSON.stringify({ amount: 1 })}::json, '{}'::json)`.pipe(Effect.orDie)
       )
-    },
-    subject: entitySide(1),
-    context: [
-      entitySide(2),
-      entitySide(3),
-      {
-        name: "CommandHandler, in process",
-        run: operations(commandsPerRound, writers, () =>
-          handler.handle(handled, deposit).pipe(Effect.provideContext(context), Effect.orDie)
-        )
-      }
-    ]
-  })
-  report("Stream entities on Effect Cluster vs raw SQL (commands/s)", [comparison])
+    )
+  }
+  // One comparison per runner count, each after the runners it names are up (processes only join).
+  const comparisons: Array<Comparison> = []
+  for (const n of [1, 2, 3]) {
+    yield* ensureRunners(n)
+    comparisons.push(
+      yield* compare({
+        workload: `${writers} writers, one stream, 1 command each, ${n} runner process${n === 1 ? "" : "es"}`,
+        unit: "commands",
+        count: commandsPerRound,
+        rounds: 5,
+        // The runner processes' code warms up over the first thousands of commands.
+        warmups: 2,
+        baseline: raw,
+        subject: { name: "StreamEntity", run: operations(commandsPerRound, writers, () => send(hot, deposit)) },
+        context:
+          n === 1
+            ? [
+                {
+                  name: "CommandHandler, in process",
+                  count: handlerCommandsPerRound,
+                  run: operations(handlerCommandsPerRound, writers, () =>
+                    handler.handle(handled, deposit).pipe(Effect.provideContext(context), Effect.orDie)
+                  )
+                }
+              ]
+            : []
+      })
+    )
+  }
+  report("Stream entities on Effect Cluster vs raw SQL (commands/s)", comparisons)
 
   // What the cache saves: a long stream's first command loads it, the next ones do not.
   const long = `long${runId}`

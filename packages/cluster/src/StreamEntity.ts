@@ -28,7 +28,10 @@
  *   cache is dropped and the entity goes on (the engine's restart-and-replay
  *   on defects is turned off: it would re-run committed commands);
  * - an entity idle for `maxIdleTime` is stopped and its cache dropped; the
- *   next command loads the stream again, wherever its shard then lives.
+ *   next command loads the stream again, wherever its shard then lives;
+ * - a process keeps at most two messages on their way to one stream, and
+ *   sends the commands that wait meanwhile together in the next (see
+ *   {@link client}): the cluster's cost is per message.
  *
  * The command, the reply and every error cross the network, so all of them
  * are Schemas: the decider's rejection (`error`), and core's typed errors
@@ -85,22 +88,26 @@ import {
   StreamName,
   type UnitOfWork
 } from "@chronicle/core"
-import { type Duration, Effect, type Exit, Layer, Queue, Result, Schema } from "effect"
+import { type Duration, Effect, Exit, Layer, Queue, Result, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import type { ClusterError } from "effect/cluster"
 import { Rpc } from "effect/rpc"
+import * as sendQueue from "./internal/sendQueue.ts"
 import * as streamWriter from "./internal/streamWriter.ts"
 
 /**
  * What one command did: the stream's state and version after it, its events and their
  * global positions (none when the command changed nothing), how many
- * commands shared its append (`batched`, 1 when it was alone) and how many
+ * commands shared its append (`batched`, 1 when it was alone), how many
+ * travelled in its message (`carried`: see {@link client}) and how many
  * times it was decided (`attempts`, more than 1 after a write from outside).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Reply<Event, State> extends streamWriter.Reply<Event, State> {}
+export interface Reply<Event, State> extends streamWriter.Reply<Event, State> {
+  readonly carried: number
+}
 
 /**
  * The errors a command sent to a stream entity can fail with — all of them
@@ -176,6 +183,21 @@ export type HandleRpc<Command, Event, State, Error> = Rpc.Rpc<
 >
 
 /**
+ * The RPC that carries several commands for one stream from one process:
+ * each answered with its own exit, in order. `client` sends it for the
+ * commands that waited while earlier ones were on their way.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandleManyRpc<Command, Event, State, Error> = Rpc.Rpc<
+  "HandleMany",
+  Schema.Codec<{ readonly commands: ReadonlyArray<Payload<Command>> }, any>,
+  Schema.Codec<ReadonlyArray<Exit.Exit<Reply<Event, State>, Failure<Error>>>, any>,
+  Schema.Codec<Failure<Error>, any>
+>
+
+/**
  * A command as sent to a stream entity, with what `CommandHandler.handle`
  * takes beside it.
  *
@@ -209,7 +231,10 @@ export interface SendOptions {
  */
 export interface StreamEntity<Command, Event extends { readonly _tag: string }, State, Error, RInline = never> {
   readonly options: Options<Command, Event, State, Error, RInline>
-  readonly entity: Entity.Entity<`Stream/${string}`, HandleRpc<Command, Event, State, Error>>
+  readonly entity: Entity.Entity<
+    `Stream/${string}`,
+    HandleRpc<Command, Event, State, Error> | HandleManyRpc<Command, Event, State, Error>
+  >
 }
 
 /** Core's typed errors a command can meet besides the decider's own. */
@@ -255,11 +280,17 @@ export const make = <Command, Event extends { readonly _tag: string }, State, Er
     events: Schema.Array(options.codec.events),
     positions: Schema.Array(Position.Position),
     batched: Schema.Int,
+    carried: Schema.Int,
     attempts: Schema.Int
   }) as unknown as Schema.Codec<Reply<Event, State>, any>
   const error = Schema.Union([options.error, ...coreErrors]) as unknown as Schema.Codec<Failure<Error>, any>
   const rpc: HandleRpc<Command, Event, State, Error> = Rpc.make("Handle", { payload, success, error })
-  return { options, entity: Entity.make(`Stream/${options.category}`, [rpc]) }
+  const many: HandleManyRpc<Command, Event, State, Error> = Rpc.make("HandleMany", {
+    payload: Schema.Struct({ commands: Schema.Array(payload) }),
+    success: Schema.Array(Schema.Exit(success, error, Schema.Defect())),
+    error
+  }) as unknown as HandleManyRpc<Command, Event, State, Error>
+  return { options, entity: Entity.make(`Stream/${options.category}`, [rpc, many]) }
 }
 
 /**
@@ -289,6 +320,21 @@ export interface LayerOptions {
   /** Called each time an entity reads its stream to (re)build its state; for metrics and tests. */
   readonly onLoad?: ((stream: StreamName.StreamName) => void) | undefined
 }
+
+type Pending<Command, Event, State, Error> = streamWriter.Pending<Command, Event, State, Failure<Error>>
+
+/** A command of a message of `carried` commands, answered through `reply`. */
+const pendingOf = <Command, Event, State, Error>(
+  payload: Payload<Command>,
+  carried: number,
+  reply: (exit: Exit.Exit<Reply<Event, State>, Failure<Error>>) => Effect.Effect<void>
+): Pending<Command, Event, State, Error> => ({
+  command: payload.command,
+  metadata: payload.metadata,
+  idempotencyKey: payload.idempotencyKey,
+  expectedVersion: payload.expectedVersion,
+  reply: (exit) => reply(Exit.map(exit, (done) => ({ ...done, carried })))
+})
 
 /**
  * Registers the stream entity's handler on this process's runner (it needs
@@ -343,13 +389,25 @@ export const layer = <Command, Event extends { readonly _tag: string }, State, E
                   continue
                 }
                 yield* streamWriter_.run(
-                  requests.map((request) => ({
-                    command: request.payload.command,
-                    metadata: request.payload.metadata,
-                    idempotencyKey: request.payload.idempotencyKey,
-                    expectedVersion: request.payload.expectedVersion,
-                    reply: (exit: Exit.Exit<Reply<Event, State>, Failure<Error>>) => replier.complete(request, exit)
-                  }))
+                  requests.flatMap((request): Array<Pending<Command, Event, State, Error>> => {
+                    if (request.tag === "Handle") {
+                      return [
+                        pendingOf(request.payload as Payload<Command>, 1, (exit) => replier.complete(request, exit))
+                      ]
+                    }
+                    // Several commands in one message: its reply goes once every one of them is answered.
+                    const { commands } = request.payload as { readonly commands: ReadonlyArray<Payload<Command>> }
+                    const exits = new Array<Exit.Exit<Reply<Event, State>, Failure<Error>>>(commands.length)
+                    let unanswered = commands.length
+                    return commands.map((payload, i) =>
+                      pendingOf(payload, commands.length, (exit) =>
+                        Effect.suspend(() => {
+                          exits[i] = exit
+                          return --unanswered === 0 ? replier.succeed(request, exits as never) : Effect.void
+                        })
+                      )
+                    )
+                  })
                 )
               }
             })
@@ -373,6 +431,17 @@ export const layer = <Command, Event extends { readonly _tag: string }, State, E
  * entity's category) from any process of the cluster — a runner or a
  * client-only one — and waits for its reply.
  *
+ * Commands a process sends to one stream while two messages are already on
+ * their way there wait, and go out together in the next message (up to 64
+ * commands, a `HandleMany`): the entity would have queued them anyway, and
+ * the cluster's cost per message is shared. They keep the order they were
+ * sent in, and each caller gets its own command's outcome. Make the
+ * function once per process and share it, so that its commands can travel
+ * together.
+ *
+ * A caller interrupted while its command waits takes it back; once sent,
+ * the command may still take effect.
+ *
  * @since 0.1.0
  * @category clients
  */
@@ -387,12 +456,33 @@ export const client = <Command, Event extends { readonly _tag: string }, State, 
   never,
   Sharding.Sharding
 > =>
-  Effect.map(self.entity.client, (makeClient) => (id, command, options) => {
-    // Absent rather than undefined: the payload's optional keys encode no undefined.
-    const given = Object.entries(options ?? {}).filter(([, value]) => value !== undefined)
-    // A key per send: the engine may deliver this request twice (its runner dying mid-command).
-    const payload: Payload<Command> = { command, idempotencyKey: EventId.makeUnsafe(), ...Object.fromEntries(given) }
-    return makeClient(id).Handle(payload as never) as Effect.Effect<Reply<Event, State>, Failure<Error> | ClientError>
+  Effect.map(self.entity.client, (makeClient) => {
+    type Outcome = Exit.Exit<Reply<Event, State>, Failure<Error> | ClientError>
+    const queue = sendQueue.make<Payload<Command>, Reply<Event, State>, Failure<Error> | ClientError>({
+      inFlight: 2,
+      maxBatch: 64,
+      send: (id, commands) => {
+        const entity = makeClient(id)
+        if (commands.length === 1)
+          return Effect.map(Effect.exit(entity.Handle(commands[0]! as never)), (exit) => [exit])
+        return Effect.exit(entity.HandleMany({ commands } as never)).pipe(
+          // The message failed as a whole (the cluster refused it): so did each of its commands.
+          Effect.map(
+            (exit): ReadonlyArray<Outcome> =>
+              Exit.isSuccess(exit)
+                ? (exit.value as ReadonlyArray<Outcome>)
+                : commands.map(() => exit as Exit.Exit<never, Failure<Error> | ClientError>)
+          )
+        )
+      }
+    })
+    return (id, command, options) => {
+      // Absent rather than undefined: the payload's optional keys encode no undefined.
+      const given = Object.entries(options ?? {}).filter(([, value]) => value !== undefined)
+      // A key per send: the engine may deliver this request twice (its runner dying mid-command).
+      const payload: Payload<Command> = { command, idempotencyKey: EventId.makeUnsafe(), ...Object.fromEntries(given) }
+      return queue(id, payload)
+    }
   })
 
 /**

@@ -4,6 +4,8 @@
 // idempotency key, so its event id is known in advance: each acknowledged command must be stored
 // exactly once (at the version its reply named), every stream's versions contiguous.
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventStore, StreamName } from "@chronicle/core"
 import { Account } from "@chronicle/example"
@@ -16,14 +18,12 @@ import { Context, Deferred, Effect, Fiber, Layer, Redacted, Ref, Stream } from "
 import { StreamEntity } from "../src/index.ts"
 import { Accounts, shardingConfig } from "./fixtures/accounts.ts"
 
-const runnerScript = join(import.meta.dirname, "fixtures", "runner.ts")
-
 /** A runner process; `SIGKILL` on release if it still runs. Resolves once it logged "ready". */
-const startRunner = (url: string, port: number) =>
+const startRunner = (url: string, port: number, script = "runner.ts", env: Record<string, string> = {}) =>
   Effect.acquireRelease(
     Effect.callback<{ readonly child: ChildProcess; readonly loaded: Set<string> }>((resume) => {
-      const child = spawn(process.execPath, [runnerScript], {
-        env: { ...process.env, DATABASE_URL: url, PORT: String(port) },
+      const child = spawn(process.execPath, [join(import.meta.dirname, "fixtures", script)], {
+        env: { ...process.env, ...env, DATABASE_URL: url, PORT: String(port) },
         stdio: ["ignore", "pipe", "pipe"]
       })
       const loaded = new Set<string>()
@@ -174,5 +174,50 @@ describe("StreamEntity across processes", () => {
         )
       }).pipe(Effect.scoped),
     180_000
+  )
+
+  it.live(
+    "a runner killed after an append commits, before it answers: the command runs again elsewhere, and takes effect once",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* PgHarness.createDatabase("chronicle_redelivery")
+        const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })
+        const stores = yield* Layer.build(PgStore.layerStores().pipe(Layer.provideMerge(Pg)))
+        const store = Context.get(stores, EventStore.EventStore)
+        const base = 43000 + Math.floor(Math.random() * 2000)
+        // The first runner to append a deposit of 13 dies right after the commit (the marker file says who did).
+        const marker = join(mkdtempSync(join(tmpdir(), "chronicle-crash-")), "crashed")
+        const runners = yield* Effect.forEach(
+          [0, 1],
+          (i) => startRunner(url, base + i, "crashRunner.ts", { CRASH_MARKER: marker }),
+          { concurrency: "unbounded" }
+        )
+        const client = yield* Layer.build(
+          NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig }).pipe(Layer.provide(Pg))
+        )
+        const send = yield* StreamEntity.client(Accounts).pipe(Effect.provideContext(client))
+        yield* send("crash", Account.OpenAccount.make({ accountId: "crash", owner: "ada" })).pipe(
+          Effect.timeout("60 seconds")
+        )
+        const sentAt = Date.now()
+        const reply = yield* send("crash", Account.Deposit.make({ amount: 13 })).pipe(Effect.timeout("90 seconds"))
+        const answeredAfter = Date.now() - sentAt
+
+        assert.strictEqual(runners.filter(({ child }) => child.signalCode === "SIGKILL").length, 1, "one runner died")
+        // The answer came from the re-run, which found the command's events recorded under its key.
+        assert.deepStrictEqual(reply.events, [])
+        assert.strictEqual(reply.version, 1)
+        assert.strictEqual(reply.state.balance, 13)
+        const envelopes = yield* Stream.runCollect(store.readStream(StreamName.make("account", "crash")))
+        assert.deepStrictEqual(
+          envelopes.map((e) => [e.streamVersion, e.type, e.data]),
+          [
+            [0, "AccountOpened", { accountId: "crash", owner: "ada" }],
+            [1, "Deposited", { amount: 13 }]
+          ]
+        )
+        console.log(`re-delivery: the killed runner's command was answered by the other after ${answeredAfter} ms`)
+      }).pipe(Effect.scoped),
+    200_000
   )
 })

@@ -7,7 +7,7 @@ import { Account } from "@chronicle/example"
 import { PgStore } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Option, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { SingleRunner } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import * as Digest from "effect/crypto/Digest"
@@ -157,6 +157,52 @@ layer(Live, { excludeTestServices: true, timeout: 120_000 })("StreamEntity on Po
       // Each reply's position is its own event's: 100 distinct positions.
       assert.strictEqual(new Set(replies.map((r) => `${r.positions[0]!.commit}:${r.positions[0]!.sequence}`)).size, 100)
       console.log(`group commit: 100 concurrent commands on one stream in ${appends} appends`)
+    })
+  )
+
+  it.effect("commands sent together from one process travel together, in the order sent, each answered alone", () =>
+    Effect.gen(function* () {
+      const send = yield* StreamEntity.client(Accounts)
+      yield* send("carried", open("carried"))
+      const replies = yield* Effect.forEach(range(60), (i) => send("carried", deposit(i + 1)), {
+        concurrency: "unbounded"
+      })
+      // The first went out at once, alone; the rest waited for it and went in fewer messages.
+      assert.strictEqual(replies[0]!.carried, 1)
+      assert.isAbove(Math.max(...replies.map((r) => r.carried)), 1, "some commands shared a message")
+      // A message of k commands answers k replies that each say k.
+      const byCarried = new Map<number, number>()
+      for (const r of replies) byCarried.set(r.carried, (byCarried.get(r.carried) ?? 0) + 1)
+      for (const [carried, count] of byCarried)
+        assert.strictEqual(count % carried, 0, `${count} replies carried ${carried}`)
+      // Sent in order, applied in order, each with its own version and event.
+      assert.deepStrictEqual(
+        replies.map((r) => r.version),
+        range(60).map((i) => i + 1)
+      )
+      assert.deepStrictEqual(
+        replies.map((r) => (r.events[0] as { readonly amount: number }).amount),
+        range(60).map((i) => i + 1)
+      )
+      assert.deepStrictEqual(yield* stored("carried"), { versions: range(61), balance: (60 * 61) / 2 })
+    })
+  )
+
+  it.effect("a caller interrupted while its command waits to be sent takes it back", () =>
+    Effect.gen(function* () {
+      const send = yield* StreamEntity.client(Accounts)
+      yield* send("taken-back", open("taken-back"))
+      const fibers = yield* Effect.forEach(range(6), (i) =>
+        Effect.forkChild(send("taken-back", deposit(i + 1)), { startImmediately: true })
+      )
+      // Deposits 1 and 2 are on their way; 3 to 6 wait for them. The caller of 6 gives up.
+      yield* Fiber.interrupt(fibers[5]!)
+      const versions = yield* Effect.forEach(fibers.slice(0, 5), (fiber) =>
+        Effect.map(Fiber.join(fiber), (r) => r.version)
+      )
+      assert.deepStrictEqual(versions, [1, 2, 3, 4, 5])
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(fibers[5]!)))
+      assert.deepStrictEqual(yield* stored("taken-back"), { versions: range(6), balance: 15 })
     })
   )
 
