@@ -25,8 +25,7 @@
  *
  * Last, once the runners have stopped, partitioned catch-up (cluster/catchUp.ts):
  * each partition is a fiber of this process with its own checkpoint and
- * reads the whole log to handle its own streams, so N partitions read N
- * times what the one-reader baseline reads; after each round the read model
+ * reads its own streams' events (the store filters); after each round the read model
  * must equal the fold of the log, per stream.
  */
 import { type ChildProcess, spawn } from "node:child_process"

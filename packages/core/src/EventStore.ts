@@ -255,6 +255,12 @@ export interface ReadAllOptions {
   readonly categories?: ReadonlyArray<string> | undefined
   /** Only these event types. */
   readonly types?: ReadonlyArray<string> | undefined
+  /**
+   * Only the events of the streams in partition `index` of `count`
+   * (`Projection.partitionOf`): what one partition of a partitioned
+   * projection reads.
+   */
+  readonly partition?: { readonly index: number; readonly count: number } | undefined
   /** How many events a store fetches at a time (a hint). */
   readonly batchSize?: number | undefined
 }

@@ -35,6 +35,7 @@
 import { Effect, Schedule, Schema } from "effect"
 import type { Decoded } from "./Envelope.ts"
 import type * as EventCodec from "./EventCodec.ts"
+import * as streamPartition from "./internal/streamPartition.ts"
 
 /**
  * What to do with an event whose handling still fails after the retries (or
@@ -102,9 +103,10 @@ export interface Options<E extends { readonly _tag: string }> {
    * Split the work into this many partitions (default 1), each handling the
    * streams that hash to it ({@link partitionOf}) with its own checkpoint; run
    * them with `Projector.catchUpPartitions` or one at a time through
-   * {@link partition}. Every partition reads the whole log and skips the
-   * other partitions' events, so raise `batchSize` with it to keep the
-   * handler's batches as large. Partitions run concurrently: rows that
+   * {@link partition}. Each partition asks the store for its own streams'
+   * events only (the in-memory and PostgreSQL stores filter; a store that
+   * does not reads the whole log, and the projector skips the other
+   * partitions' events). Partitions run concurrently: rows that
    * several partitions update (a total over streams) should be written in a
    * fixed order (say, sorted by key within a batch), or PostgreSQL may abort
    * one batch with a deadlock. Changing it for a deployed version is refused
@@ -198,25 +200,19 @@ export const checkpointName = (projection: {
     : `${base}/p${projection.partition}of${projection.partitions}`
 }
 
-const utf8 = new TextEncoder()
-
 /**
  * The partition, out of `partitions`, of a stream: the 32-bit FNV-1a hash
  * of the stream name's UTF-8 bytes, modulo `partitions`. Stable across
  * processes, platforms and releases (changing it would move streams between
- * partitions, so it is part of the format). A stream lives in one partition,
- * so each partition sees a stream's events in order.
+ * partitions, so it is part of the format; PostgreSQL computes the same, so
+ * a store reads a partition's events only: `EventStore.ReadAllOptions`'
+ * `partition`). A stream lives in one partition, so each partition sees a
+ * stream's events in order.
  *
  * @since 0.1.0
  * @category partitions
  */
-export const partitionOf = (stream: string, partitions: number): number => {
-  let hash = 0x811c9dc5
-  for (const byte of utf8.encode(stream)) {
-    hash = Math.imul(hash ^ byte, 0x01000193)
-  }
-  return (hash >>> 0) % partitions
-}
+export const partitionOf: (stream: string, partitions: number) => number = streamPartition.partitionOf
 
 /**
  * One partition of a partitioned projection: the same projection, handling

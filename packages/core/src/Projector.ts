@@ -167,6 +167,11 @@ const subscribeOptions = (projection: Projection.Projection<any, any>, after: Po
   after,
   types: projection.types,
   categories: projection.categories,
+  // The store reads one partition's streams; the batch handler still skips others' (a store may not filter).
+  partition:
+    projection.partitions === 1 || projection.partition === undefined
+      ? undefined
+      : { index: projection.partition, count: projection.partitions },
   batchSize: projection.batchSize
 })
 
@@ -436,8 +441,9 @@ export const rebuild = <E extends { readonly _tag: string }, R, R2>(
 
 /**
  * Progress of a catch-up or rebuild of every partition: each partition's own
- * {@link Progress} (by index) and their sum. Every partition reads the whole
- * log, so `done` and `total` count log positions read across partitions.
+ * {@link Progress} (by index) and their sum. Each partition's progress
+ * counts the log positions it has passed (the log's, not its own events),
+ * so `done` and `total` sum those across partitions.
  *
  * @since 0.1.0
  * @category models
@@ -584,15 +590,10 @@ export const awaitPosition = Effect.fn("Projector.awaitPosition")(function* (
     if (Position.isAfter(position, yield* store.head)) return false
     // The first event after the checkpoint this projection (or partition) handles, if it is not after `position`.
     const pending = yield* Stream.runHead(
-      store
-        .readAll({
-          ...subscribeOptions(projection, checkpoint),
-          batchSize: projection.partitions === 1 ? 1 : projection.batchSize
-        })
-        .pipe(
-          Stream.takeWhile((envelope) => !Position.isAfter(envelope.position, position)),
-          Stream.filter((envelope) => Projection.handlesStream(projection, envelope.stream))
-        )
+      store.readAll({ ...subscribeOptions(projection, checkpoint), batchSize: 1 }).pipe(
+        Stream.takeWhile((envelope) => !Position.isAfter(envelope.position, position)),
+        Stream.filter((envelope) => Projection.handlesStream(projection, envelope.stream))
+      )
     )
     return Option.isNone(pending)
   })

@@ -237,11 +237,23 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
     limit: number
   ) =>
     sql<EventRow>`SELECT ${select} FROM (
-        (SELECT ${stored} FROM ${sql(schema)}.events WHERE ${where} ORDER BY ${order} LIMIT ${limit})
+        (SELECT ${stored} FROM ${sql(schema)}.events e WHERE ${where} ORDER BY ${order} LIMIT ${limit})
         UNION ALL
-        (SELECT ${stored} FROM ${sql(schema)}.events_archive WHERE ${where} ORDER BY ${order} LIMIT ${limit})
+        (SELECT ${stored} FROM ${sql(schema)}.events_archive e WHERE ${where} ORDER BY ${order} LIMIT ${limit})
       ) e
       ORDER BY ${order} LIMIT ${limit}`
+
+  /**
+   * A partition's streams only: the hash stored on the stream's row (the
+   * function itself for an event whose row is gone), modulo the count.
+   */
+  const partitionFilter = (partition: EventStore.ReadAllOptions["partition"]) =>
+    partition === undefined || partition.count <= 1
+      ? sql.literal("")
+      : sql`AND coalesce(
+          (SELECT st.partition_hash FROM ${sql(schema)}.streams st WHERE st.stream = e.stream),
+          ${sql(schema)}.partition_hash(e.stream)
+        ) % ${partition.count} = ${partition.index}`
 
   /** One batch of the global log after `after`, below the oldest running transaction. */
   const logPage = (after: Position.Position, filter: EventStore.ReadAllOptions | undefined, limit: number) => {
@@ -253,7 +265,8 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
       sql`(transaction_id, sequence) > (${after.commit.toString()}::xid8, ${after.sequence.toString()}::int8)
         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ${categories === undefined ? sql.literal("") : sql`AND category = ANY(${categories}::text[])`}
-        ${types === undefined ? sql.literal("") : sql`AND type = ANY(${types}::text[])`}`,
+        ${types === undefined ? sql.literal("") : sql`AND type = ANY(${types}::text[])`}
+        ${partitionFilter(filter?.partition)}`,
       sql.literal("transaction_id, sequence"),
       limit
     ).pipe(Effect.map(Arr.map(toEnvelope)))

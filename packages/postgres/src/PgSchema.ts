@@ -685,6 +685,28 @@ const migrations = (
     END;
     $fn$`
     ]
+  ],
+  [
+    7,
+    "stream partitions",
+    [
+      // Projection.partitionOf's hash: 32-bit FNV-1a of the name's UTF-8 bytes (unsigned).
+      `CREATE FUNCTION ${s}.partition_hash(p_stream text) RETURNS bigint
+      LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+      DECLARE
+        v_bytes bytea := convert_to(p_stream, 'UTF8');
+        v_hash bigint := 2166136261;
+      BEGIN
+        FOR i IN 0 .. length(v_bytes) - 1 LOOP
+          v_hash := ((v_hash # get_byte(v_bytes, i)) * 16777619) % 4294967296;
+        END LOOP;
+        RETURN v_hash;
+      END;
+      $fn$`,
+      // Computed once per stream, as its row is first written, so a partition's read looks it up.
+      `ALTER TABLE ${s}.streams
+      ADD COLUMN partition_hash bigint GENERATED ALWAYS AS (${s}.partition_hash(stream)) STORED`
+    ]
   ]
 ]
 

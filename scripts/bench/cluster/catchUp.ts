@@ -8,9 +8,10 @@
  * upsert and a checkpoint write per page, one transaction per page) in the
  * same run.
  *
- * Every partition reads the whole log and skips the other partitions'
- * streams, so N partitions read N times what the baseline reads, on fibers of
- * one process sharing the machine's cores with PostgreSQL: the figures show
+ * Each partition reads only its own streams' events (the store filters by
+ * the stream's partition hash, so PostgreSQL scans the log once per
+ * partition but sends each event once in all), on fibers of one process
+ * sharing the machine's cores with PostgreSQL: the figures show
  * what that costs or gains here, not what partitions on machines of their
  * own would. Each round projects into a fresh table under a fresh projection
  * version, and after each round (untimed) the table must equal the fold of

@@ -11,10 +11,18 @@ const lagCap = 10_000
  */
 export const lagOf = (projection: Projection.Projection<any, any>, checkpoint: Position.Position) =>
   EventStore.EventStore.use((store) =>
-    store.readAll({ after: checkpoint, types: projection.types, categories: projection.categories }).pipe(
-      // A partition counts only its own streams' events: the others are lag of the other partitions.
-      Stream.filter((envelope) => Projection.handlesStream(projection, envelope.stream)),
-      Stream.take(lagCap + 1),
-      Stream.runCount
-    )
+    store
+      .readAll({
+        after: checkpoint,
+        types: projection.types,
+        categories: projection.categories,
+        partition:
+          projection.partition === undefined ? undefined : { index: projection.partition, count: projection.partitions }
+      })
+      .pipe(
+        // A partition counts only its own streams' events (the store reads those; this check is for one that does not).
+        Stream.filter((envelope) => Projection.handlesStream(projection, envelope.stream)),
+        Stream.take(lagCap + 1),
+        Stream.runCount
+      )
   ).pipe(Effect.map((lag) => (lag > lagCap ? `> ${lagCap}` : String(lag))))

@@ -27,6 +27,7 @@ import * as Observability from "../Observability.ts"
 import * as Position from "../Position.ts"
 import * as memoryIntegrity from "./memoryIntegrity.ts"
 import * as ReadCheck from "../ReadCheck.ts"
+import * as streamPartition from "./streamPartition.ts"
 import { StoreError } from "../StoreError.ts"
 import { InvalidTrim, type StreamLifecycle } from "../StreamLifecycle.ts"
 import type * as Lifecycle from "../StreamLifecycle.ts"
@@ -383,9 +384,11 @@ export const make = (
   const filterOf = (options?: ReadAllOptions) => {
     const categories = options?.categories && new Set(options.categories)
     const types = options?.types && new Set(options.types)
+    const partition = options?.partition
     return (e: Envelope) =>
       (categories === undefined || categories.has(StreamName.category(e.stream))) &&
-      (types === undefined || types.has(e.type))
+      (types === undefined || types.has(e.type)) &&
+      (partition === undefined || streamPartition.partitionOf(e.stream, partition.count) === partition.index)
   }
 
   const readAll = (options?: ReadAllOptions) =>

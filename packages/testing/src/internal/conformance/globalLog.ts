@@ -1,6 +1,6 @@
 // Store conformance: the global log, read in order, never skips or repeats an event, even while many
 // writers commit.
-import { type Envelope, type EventStore, ExpectedVersion, Position, StreamName } from "@chronicle/core"
+import { type Envelope, type EventStore, ExpectedVersion, Position, Projection, StreamName } from "@chronicle/core"
 import { assert, describe } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import {
@@ -75,6 +75,38 @@ export const globalLog = (it: It<EventStore.EventStore>): void => {
             assert.strictEqual((yield* readAll({ categories: [trap] })).length, 3, `category ${trap}`)
           }
           assert.deepStrictEqual(yield* readAll({ categories: [randomCategory()] }), [])
+        }),
+      testTimeout
+    )
+
+    it.effect(
+      "readAll by partition gives each stream's events to the one partition Projection.partitionOf names, in order",
+      () =>
+        Effect.gen(function* () {
+          const { append, log, stream } = yield* eventStoreFixture
+          // Names whose bytes differ in every way a hash could get wrong: multi-byte, quotes, length.
+          const ids = [...range(12).map((i) => `s${i}`), "ünïcödé", "😀", "日本", `o'brien"; SELECT 1`, "x".repeat(200)]
+          for (let round = 0; round < 2; round++) {
+            for (const id of ids) yield* append(stream(id), [newEvent({ id, round })])
+          }
+          const all = yield* log()
+          assert.strictEqual(all.length, ids.length * 2)
+          for (const count of [2, 3, 7]) {
+            const seen: Array<Envelope.Envelope> = []
+            for (let index = 0; index < count; index++) {
+              const part = yield* log({ partition: { index, count }, batchSize: 4 })
+              assertOrdered(part)
+              assert.deepStrictEqual(
+                idsOf(part),
+                idsOf(all.filter((e) => Projection.partitionOf(e.stream, count) === index)),
+                `partition ${index} of ${count}`
+              )
+              seen.push(...part)
+            }
+            assert.strictEqual(seen.length, all.length, `every event in one partition of ${count}`)
+          }
+          // One partition of one is the whole log.
+          assert.deepStrictEqual(idsOf(yield* log({ partition: { index: 0, count: 1 } })), idsOf(all))
         }),
       testTimeout
     )
