@@ -7,6 +7,7 @@
  *
  * | Chronicle | raw baseline | shown beside |
  * | --- | --- | --- |
+ * | 8 writers, 1 deposit per command, to one account's stream entity hosted in the writers' own process (a local runner: no process hop, nothing of the cluster in SQL) | the same raw inserts | — |
  * | 8 writers, 1 deposit per command, to one account's stream entity, with 1, 2 and 3 runner processes up (one comparison each, once that many have joined) | 8 fibers, one autocommit `INSERT` of one event row each (no read, no check, no contention) | with 1 runner: `CommandHandler` in this process (one shared handler, 8 fibers, a stream of its own) |
  * | `Projector.catchUpPartitions` of a balance-per-stream read model from position 0 (20 000 events over 200 streams, pages of 2 000), with 1, 2 and 4 partitions | projection.ts's `rawCatchUp`: one reader, the same pages of log rows, the same upsert and a checkpoint write per page, one transaction each | — |
  *
@@ -36,6 +37,7 @@ import { DatabaseUrl } from "@chronicle/embedded-postgres"
 import { Account } from "@chronicle/example"
 import { PgSchema, PgStore } from "@chronicle/postgres"
 import { NodeClusterSocket } from "@effect/platform-node"
+import { MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "effect/cluster"
 import { PgClient } from "@effect/sql-pg"
 import { Console, Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -123,8 +125,39 @@ const entities = Effect.fnUntraced(function* (url: string) {
       )
     )
   }
+  // The entity hosted by the writers' own process: the same writer, no process hop (a runner of its
+  // own with nothing in SQL, so it joins no cluster). How far the entity path itself is from raw SQL.
+  const local = yield* Layer.build(
+    StreamEntity.layer(Accounts).pipe(
+      Layer.provideMerge(
+        Sharding.layer.pipe(
+          Layer.provideMerge(Runners.layerNoop),
+          Layer.provideMerge(MessageStorage.layerNoop),
+          Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+          Layer.provide(ShardingConfig.layer(shardingConfig))
+        )
+      ),
+      Layer.provide(Layer.succeedContext(context))
+    )
+  )
+  const sendLocal = yield* StreamEntity.client(Accounts).pipe(Effect.provideContext(local))
+  const localHot = `local${runId}`
+  yield* sendLocal(localHot, Account.OpenAccount.make({ accountId: localHot, owner: "bench" }))
+  const comparisons: Array<Comparison> = [
+    yield* compare({
+      workload: `${writers} writers, one stream, 1 command each, the entity in the writers' process`,
+      unit: "commands",
+      count: commandsPerRound,
+      rounds: 5,
+      warmups: 2,
+      baseline: raw,
+      subject: {
+        name: "StreamEntity, local",
+        run: operations(commandsPerRound, writers, () => sendLocal(localHot, deposit))
+      }
+    })
+  ]
   // One comparison per runner count, each after the runners it names are up (processes only join).
-  const comparisons: Array<Comparison> = []
   for (const n of [1, 2, 3]) {
     yield* ensureRunners(n)
     comparisons.push(

@@ -79,7 +79,6 @@ import {
   type Decider,
   Envelope,
   EventCodec,
-  EventId,
   EventStore,
   Position,
   type Projection,
@@ -479,8 +478,13 @@ export const client = <Command, Event extends { readonly _tag: string }, State, 
     return (id, command, options) => {
       // Absent rather than undefined: the payload's optional keys encode no undefined.
       const given = Object.entries(options ?? {}).filter(([, value]) => value !== undefined)
-      // A key per send: the engine may deliver this request twice (its runner dying mid-command).
-      const payload: Payload<Command> = { command, idempotencyKey: EventId.makeUnsafe(), ...Object.fromEntries(given) }
+      // A key per send: the engine may deliver this request twice (its runner dying mid-command). A
+      // random UUID: unique is all it needs to be, and the platform's pooled generator is the cheapest.
+      const payload: Payload<Command> = {
+        command,
+        idempotencyKey: globalThis.crypto.randomUUID(),
+        ...Object.fromEntries(given)
+      }
       return queue(id, payload)
     }
   })
