@@ -1,7 +1,8 @@
 // Upgrading a database written by migration 1: idempotent repeats become exact (migration 2).
 // Upgrading one written by migration 3: its events get chained (migration 4).
+// Upgraded streams get their partition hash (migration 7).
 import type { Envelope } from "@chronicle/core"
-import { ExpectedVersion, Integrity, Position, StreamName } from "@chronicle/core"
+import { ExpectedVersion, Integrity, Position, Projection, StreamName } from "@chronicle/core"
 import { PgEventStore, PgIntegrity, PgSchema } from "@chronicle/postgres"
 import { PgHarness } from "@chronicle/testing"
 import { assert, layer } from "@effect/vitest"
@@ -52,6 +53,20 @@ layer(PgHarness.layer(), { timeout: 60_000, excludeTestServices: true })("Postgr
       // Read after migrating: today's store reads tables later migrations add (events_archive).
       const before = yield* log
       assert.deepStrictEqual((yield* migrations).slice(0, 3), [{ id: 1 }, { id: 2 }, { id: 3 }])
+      // Migration 7 hashed the streams already written, as Projection.partitionOf does.
+      const hashed = yield* sql<{ stream: string; partition_hash: string }>`
+        SELECT stream, partition_hash::text FROM chronicle.streams ORDER BY stream`
+      assert.deepStrictEqual(
+        hashed.map((row) => [row.stream, Number(row.partition_hash) % 7]),
+        [s, t].map((stream) => [stream, Projection.partitionOf(stream, 7)])
+      )
+      for (const index of [0, 1]) {
+        const part = yield* Stream.runCollect(store.readAll({ partition: { index, count: 2 } }))
+        assert.deepStrictEqual(
+          part.map((e) => e.eventId),
+          before.filter((e) => Projection.partitionOf(e.stream, 2) === index).map((e) => e.eventId)
+        )
+      }
       assert.deepStrictEqual(yield* PgSchema.pending(), [])
 
       // Exactly one earlier append repeats, with its first result.
