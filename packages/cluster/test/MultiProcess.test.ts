@@ -15,6 +15,7 @@ import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Redacted, Ref, Stream } from "effect"
+import type { SqlClient } from "effect/sql"
 import { StreamEntity } from "../src/index.ts"
 import { Accounts, shardingConfig } from "./fixtures/accounts.ts"
 
@@ -41,6 +42,22 @@ const startRunner = (url: string, port: number, script = "runner.ts", env: Recor
     ({ child }) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
   )
 
+/** A fresh database with its schema (first, so the runners do not race to migrate it), and its event store. */
+const database = (name: string) =>
+  Effect.gen(function* () {
+    const url = yield* PgHarness.createDatabase(name)
+    const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 8 })
+    const stores = yield* Layer.build(PgStore.layerStores().pipe(Layer.provideMerge(Pg)))
+    return { url, Pg, store: Context.get(stores, EventStore.EventStore) }
+  })
+
+/** This process as a client-only member of the cluster: a function sending commands to the accounts. */
+const accountsClient = (Pg: Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  Effect.flatMap(
+    Layer.build(NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig }).pipe(Layer.provide(Pg))),
+    (client) => StreamEntity.client(Accounts).pipe(Effect.provideContext(client))
+  )
+
 interface Ack {
   readonly stream: string
   readonly key: string
@@ -57,20 +74,12 @@ describe("StreamEntity across processes", () => {
     "3 runners, one SIGKILLed and one joining: every acknowledged command landed once, versions contiguous",
     () =>
       Effect.gen(function* () {
-        const url = yield* PgHarness.createDatabase("chronicle_cluster")
-        const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 8 })
-        // The schema first, so the runners do not race to migrate it.
-        const stores = yield* Layer.build(PgStore.layerStores().pipe(Layer.provideMerge(Pg)))
-        const store = Context.get(stores, EventStore.EventStore)
-
+        const { Pg, store, url } = yield* database("chronicle_cluster")
         const base = 41000 + Math.floor(Math.random() * 2000)
         const runners = yield* Effect.forEach([0, 1, 2], (i) => startRunner(url, base + i), {
           concurrency: "unbounded"
         })
-        const client = yield* Layer.build(
-          NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig }).pipe(Layer.provide(Pg))
-        )
-        const send = yield* StreamEntity.client(Accounts).pipe(Effect.provideContext(client))
+        const send = yield* accountsClient(Pg)
 
         for (const id of streams) {
           yield* send(id, Account.OpenAccount.make({ accountId: id, owner: "ada" }), { idempotencyKey: "open" }).pipe(
@@ -180,10 +189,7 @@ describe("StreamEntity across processes", () => {
     "a runner killed after an append commits, before it answers: the command runs again elsewhere, and takes effect once",
     () =>
       Effect.gen(function* () {
-        const url = yield* PgHarness.createDatabase("chronicle_redelivery")
-        const Pg = PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })
-        const stores = yield* Layer.build(PgStore.layerStores().pipe(Layer.provideMerge(Pg)))
-        const store = Context.get(stores, EventStore.EventStore)
+        const { Pg, store, url } = yield* database("chronicle_redelivery")
         const base = 43000 + Math.floor(Math.random() * 2000)
         // The first runner to append a deposit of 13 dies right after the commit (the marker file says who did).
         const marker = join(mkdtempSync(join(tmpdir(), "chronicle-crash-")), "crashed")
@@ -192,10 +198,7 @@ describe("StreamEntity across processes", () => {
           (i) => startRunner(url, base + i, "crashRunner.ts", { CRASH_MARKER: marker }),
           { concurrency: "unbounded" }
         )
-        const client = yield* Layer.build(
-          NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig }).pipe(Layer.provide(Pg))
-        )
-        const send = yield* StreamEntity.client(Accounts).pipe(Effect.provideContext(client))
+        const send = yield* accountsClient(Pg)
         yield* send("crash", Account.OpenAccount.make({ accountId: "crash", owner: "ada" })).pipe(
           Effect.timeout("60 seconds")
         )
