@@ -258,7 +258,7 @@ export interface ReadAllOptions {
   /**
    * Only the events of the streams in partition `index` of `count`
    * (`Projection.partitionOf`): what one partition of a partitioned
-   * projection reads.
+   * projection reads (see `ReadCheck.partition` for counts and indexes that cannot be).
    */
   readonly partition?: { readonly index: number; readonly count: number } | undefined
   /** How many events a store fetches at a time (a hint). */

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { ReadStreamOptions } from "./EventStore.ts"
+import type { ReadAllOptions, ReadStreamOptions } from "./EventStore.ts"
 import { maxStreamVersion } from "./ExpectedVersion.ts"
 import * as Position from "./Position.ts"
 
@@ -70,6 +70,26 @@ export const maxBatchSize = 2_147_483_647
 export const batchSize = (requested: number | undefined, fallback: number): number => {
   const size = requested === undefined || Number.isNaN(requested) ? fallback : requested
   return Number.isNaN(size) ? 1 : Math.min(maxBatchSize, Math.max(1, Math.floor(size)))
+}
+
+/**
+ * What a read of the global log's `partition` selects: `"all"` when none is
+ * given or it is the one partition of one; `"none"` for a partition that
+ * cannot exist (a count that is not a whole number from 1 to 1024, or an
+ * index that is not a whole number below it), which reads nothing; else the
+ * partition.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const partition = (
+  requested: ReadAllOptions["partition"]
+): "all" | "none" | { readonly index: number; readonly count: number } => {
+  if (requested === undefined) return "all"
+  const { count, index } = requested
+  if (!Number.isInteger(count) || count < 1 || count > 1024) return "none"
+  if (!Number.isInteger(index) || index < 0 || index >= count) return "none"
+  return count === 1 ? "all" : requested
 }
 
 /** The largest transaction id (`xid8`) and sequence (`bigint`) PostgreSQL has. */

@@ -247,13 +247,17 @@ export const make = Effect.fn("PgEventStore.make")(function* (options?: Options)
    * A partition's streams only: the hash stored on the stream's row (the
    * function itself for an event whose row is gone), modulo the count.
    */
-  const partitionFilter = (partition: EventStore.ReadAllOptions["partition"]) =>
-    partition === undefined || partition.count <= 1
+  const partitionFilter = (requested: EventStore.ReadAllOptions["partition"]) => {
+    const partition = ReadCheck.partition(requested)
+    return partition === "all"
       ? sql.literal("")
-      : sql`AND coalesce(
+      : partition === "none"
+        ? sql.literal("AND false")
+        : sql`AND coalesce(
           (SELECT st.partition_hash FROM ${sql(schema)}.streams st WHERE st.stream = e.stream),
           ${sql(schema)}.partition_hash(e.stream)
         ) % ${partition.count} = ${partition.index}`
+  }
 
   /** One batch of the global log after `after`, below the oldest running transaction. */
   const logPage = (after: Position.Position, filter: EventStore.ReadAllOptions | undefined, limit: number) => {

@@ -384,11 +384,12 @@ export const make = (
   const filterOf = (options?: ReadAllOptions) => {
     const categories = options?.categories && new Set(options.categories)
     const types = options?.types && new Set(options.types)
-    const partition = options?.partition
+    const partition = ReadCheck.partition(options?.partition)
     return (e: Envelope) =>
+      partition !== "none" &&
       (categories === undefined || categories.has(StreamName.category(e.stream))) &&
       (types === undefined || types.has(e.type)) &&
-      (partition === undefined || streamPartition.partitionOf(e.stream, partition.count) === partition.index)
+      (partition === "all" || streamPartition.partitionOf(e.stream, partition.count) === partition.index)
   }
 
   const readAll = (options?: ReadAllOptions) =>

@@ -105,8 +105,19 @@ export const globalLog = (it: It<EventStore.EventStore>): void => {
             }
             assert.strictEqual(seen.length, all.length, `every event in one partition of ${count}`)
           }
-          // One partition of one is the whole log.
+          // One partition of one is the whole log; a partition that cannot exist reads nothing.
           assert.deepStrictEqual(idsOf(yield* log({ partition: { index: 0, count: 1 } })), idsOf(all))
+          for (const partition of [
+            { index: 2, count: 2 },
+            { index: -1, count: 3 },
+            { index: 0.5, count: 2 },
+            { index: 0, count: 0 },
+            { index: 0, count: Number.NaN },
+            { index: 0, count: 2.5 },
+            { index: 0, count: 2 ** 40 }
+          ]) {
+            assert.deepStrictEqual(yield* log({ partition }), [], JSON.stringify(partition))
+          }
         }),
       testTimeout
     )
